@@ -1,0 +1,37 @@
+"""Image bytes behind signed URLs (``originalImageUri``, ``resizedImageUri``, ``thumbnailUri``).
+
+No key header: the URL's signature is the permission, so ``<img src>`` works in a browser.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from shared.api.deps import ServicesDep
+from shared.api.uris import ARTIFACT_PREFIX, UriSigner
+from shared.domain.errors import Code, Forbidden, NotFound
+from shared.services.images import VARIANTS
+
+router = APIRouter(tags=["artifacts"])
+
+
+@router.get(ARTIFACT_PREFIX + "/{projectId}/images/{imageId}/{variant}", include_in_schema=False)
+async def image_bytes(
+    request: Request,
+    services: ServicesDep,
+    projectId: str,  # noqa: N803
+    imageId: str,  # noqa: N803
+    variant: str,
+    expires: Annotated[str, Query()] = "",
+    sig: Annotated[str, Query()] = "",
+) -> Response:
+    signer: UriSigner = request.app.state.uri_signer
+    if not signer.verify(signer.image_path(projectId, imageId, variant), expires, sig):
+        raise Forbidden("This image link is invalid or has expired; list the image again for a fresh link.")
+    if variant not in VARIANTS:
+        raise NotFound(f"Unknown image variant '{variant}'.", Code.NOT_FOUND)
+    data, content_type = await run_in_threadpool(services.images.read_variant, projectId, imageId, variant)
+    return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"})

@@ -1,0 +1,157 @@
+"""Listing and counting images (all, tagged, untagged, by id), and deleting them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from shared.api.deps import ServicesDep, UriForDep
+from shared.api.iterations import workspace_only
+from shared.api.params import check_paging, metadata_filter, order_newest_first, split_list, tagging_status
+from shared.api.wire import ImageOut, image_out
+from shared.bootstrap import Services
+from shared.domain.errors import BadRequest, Code
+from shared.domain.limits import MAX_BATCH_TAGS
+from shared.domain.validation import parse_guids
+from shared.services.images import ImageQuery
+
+router = APIRouter(tags=["images"])
+
+IterationId = Annotated[str | None, Query(alias="iterationId")]
+TagIds = Annotated[str | None, Query(alias="tagIds")]
+OrderBy = Annotated[str | None, Query(alias="orderBy")]
+Take = Annotated[int | None, Query()]
+Skip = Annotated[int | None, Query()]
+Filter = Annotated[str | None, Query(alias="$filter")]
+TaggingStatus = Annotated[str | None, Query(alias="taggingStatus")]
+
+
+def _query(
+    tag_ids: str | None,
+    tagging: str,
+    filter: str | None = None,
+    order_by: str | None = None,
+    take: int | None = None,
+    skip: int | None = None,
+) -> ImageQuery:
+    take_, skip_ = check_paging(take, skip)
+    return ImageQuery(
+        tag_ids=tuple(parse_guids(split_list(tag_ids), "tag", limit=MAX_BATCH_TAGS)),
+        tagging=tagging,
+        metadata=tuple(metadata_filter(filter)),
+        newest_first=order_newest_first(order_by),
+        take=take_,
+        skip=skip_,
+    )
+
+
+def _listed(services: Services, project_id: str, query: ImageQuery, uri_for: UriForDep) -> list[ImageOut]:
+    images = services.images.list_images(project_id, query)
+    tags = services.tags.by_id(project_id.lower())
+    return [image_out(i, tags, uri_for) for i in images]
+
+
+@router.get("/projects/{projectId}/images", operation_id="GetImages", response_model=list[ImageOut])
+def get_images(
+    services: ServicesDep,
+    uri_for: UriForDep,
+    projectId: str,  # noqa: N803
+    iteration_id: IterationId = None,
+    tag_ids: TagIds = None,
+    tagging: TaggingStatus = None,
+    filter: Filter = None,
+    order_by: OrderBy = None,
+    take: Take = None,
+    skip: Skip = None,
+) -> list[ImageOut]:
+    workspace_only(services, projectId, iteration_id)
+    query = _query(tag_ids, tagging_status(tagging), filter, order_by, take, skip)
+    return _listed(services, projectId, query, uri_for)
+
+
+@router.get("/projects/{projectId}/images/count", operation_id="GetImageCount", response_model=int)
+def get_image_count(
+    services: ServicesDep,
+    projectId: str,  # noqa: N803
+    iteration_id: IterationId = None,
+    tag_ids: TagIds = None,
+    tagging: TaggingStatus = None,
+    filter: Filter = None,
+) -> int:
+    workspace_only(services, projectId, iteration_id)
+    return services.images.count_images(projectId, _query(tag_ids, tagging_status(tagging), filter))
+
+
+@router.get("/projects/{projectId}/images/tagged", operation_id="GetTaggedImages", response_model=list[ImageOut])
+def get_tagged_images(
+    services: ServicesDep,
+    uri_for: UriForDep,
+    projectId: str,  # noqa: N803
+    iteration_id: IterationId = None,
+    tag_ids: TagIds = None,
+    order_by: OrderBy = None,
+    take: Take = None,
+    skip: Skip = None,
+) -> list[ImageOut]:
+    workspace_only(services, projectId, iteration_id)
+    return _listed(services, projectId, _query(tag_ids, "Tagged", None, order_by, take, skip), uri_for)
+
+
+@router.get("/projects/{projectId}/images/tagged/count", operation_id="GetTaggedImageCount", response_model=int)
+def get_tagged_image_count(
+    services: ServicesDep,
+    projectId: str,  # noqa: N803
+    iteration_id: IterationId = None,
+    tag_ids: TagIds = None,
+) -> int:
+    workspace_only(services, projectId, iteration_id)
+    return services.images.count_images(projectId, _query(tag_ids, "Tagged"))
+
+
+@router.get("/projects/{projectId}/images/untagged", operation_id="GetUntaggedImages", response_model=list[ImageOut])
+def get_untagged_images(
+    services: ServicesDep,
+    uri_for: UriForDep,
+    projectId: str,  # noqa: N803
+    iteration_id: IterationId = None,
+    order_by: OrderBy = None,
+    take: Take = None,
+    skip: Skip = None,
+) -> list[ImageOut]:
+    workspace_only(services, projectId, iteration_id)
+    return _listed(services, projectId, _query(None, "Untagged", None, order_by, take, skip), uri_for)
+
+
+@router.get("/projects/{projectId}/images/untagged/count", operation_id="GetUntaggedImageCount", response_model=int)
+def get_untagged_image_count(services: ServicesDep, projectId: str, iteration_id: IterationId = None) -> int:  # noqa: N803
+    workspace_only(services, projectId, iteration_id)
+    return services.images.count_images(projectId, _query(None, "Untagged"))
+
+
+@router.get("/projects/{projectId}/images/id", operation_id="GetImagesByIds", response_model=list[ImageOut])
+def get_images_by_ids(
+    services: ServicesDep,
+    uri_for: UriForDep,
+    projectId: str,  # noqa: N803
+    image_ids: Annotated[str | None, Query(alias="imageIds")] = None,
+    iteration_id: IterationId = None,
+) -> list[ImageOut]:
+    workspace_only(services, projectId, iteration_id)
+    images = services.images.images_by_ids(projectId, split_list(image_ids))
+    tags = services.tags.by_id(projectId.lower())
+    return [image_out(i, tags, uri_for) for i in images]
+
+
+@router.delete("/projects/{projectId}/images", operation_id="DeleteImages", status_code=204)
+def delete_images(
+    services: ServicesDep,
+    projectId: str,  # noqa: N803
+    image_ids: Annotated[str | None, Query(alias="imageIds")] = None,
+    all_images: Annotated[bool, Query(alias="allImages")] = False,
+    all_iterations: Annotated[bool, Query(alias="allIterations")] = False,
+) -> Response:
+    if all_iterations and not all_images:
+        raise BadRequest("allIterations applies only together with allImages=true.", Code.BAD_REQUEST_INVALID)
+    services.images.delete_images(projectId, split_list(image_ids), all_images=all_images)
+    return Response(status_code=204)

@@ -1,0 +1,366 @@
+"""Custom Vision's JSON shapes (camelCase, exactly as on the wire) and the converters that fill them.
+
+Input models (``...In``) parse request bodies; output models mirror the SDK's models (see the
+compatibility SPEC §3). Stored entities never reach the wire: the ``*_out`` functions translate.
+Descriptions are ``""`` rather than null, because the SDK refuses to send a null description back
+in ``update_project``/``update_tag``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from shared.domain.catalogue import Domain
+from shared.domain.entities import Image, Project, Region, Tag
+from shared.services.images import ImageCreateSummary, RegionCreateSummary, TagCreateSummary
+from shared.services.tags import TagWithCount
+
+__all__ = [
+    "DomainOut",
+    "ImageCreateSummaryOut",
+    "ImageFileCreateBatchIn",
+    "ImageMetadataUpdateSummaryOut",
+    "ImageOut",
+    "ImageRegionCreateBatchIn",
+    "ImageRegionCreateSummaryOut",
+    "ImageTagCreateBatchIn",
+    "ImageTagCreateSummaryOut",
+    "ImageUrlCreateBatchIn",
+    "ProjectIn",
+    "ProjectOut",
+    "TagIn",
+    "TagOut",
+    "UriFor",
+    "domain_out",
+    "image_out",
+    "project_out",
+    "tag_out",
+]
+
+# (project id, image id, variant) -> an absolute URL a browser can fetch
+UriFor = Callable[[str, str, str], str]
+
+
+class Wire(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+# -- domains ------------------------------------------------------------------------------------
+
+
+class ModelInformationOut(Wire):
+    estimated_model_size_in_megabytes: int
+    description: str
+
+
+class DomainOut(Wire):
+    id: str
+    name: str
+    type: str
+    exportable: bool
+    enabled: bool
+    exportable_platforms: list[str]
+    model_information: ModelInformationOut
+
+
+def domain_out(domain: Domain) -> DomainOut:
+    return DomainOut(
+        id=domain.id,
+        name=domain.name,
+        type=domain.type,
+        exportable=domain.exportable,
+        enabled=True,
+        exportable_platforms=list(domain.exportable_platforms),
+        model_information=ModelInformationOut(
+            estimated_model_size_in_megabytes=domain.model_size_mb, description=domain.description
+        ),
+    )
+
+
+# -- projects -----------------------------------------------------------------------------------
+
+
+class ImageProcessingSettings(Wire):
+    augmentation_methods: dict[str, bool] | None = None
+
+
+class ProjectSettingsOut(Wire):
+    domain_id: str
+    classification_type: str
+    target_export_platforms: list[str]
+    use_negative_set: bool = True
+    detection_parameters: str | None = None
+    image_processing_settings: ImageProcessingSettings
+    export_model_container_uri: str | None = None
+    notification_queue_uri: str | None = None
+
+
+class ProjectOut(Wire):
+    id: str
+    name: str
+    description: str
+    settings: ProjectSettingsOut
+    created: str
+    last_modified: str
+    thumbnail_uri: str = ""
+    dr_mode_enabled: bool = False
+    status: str
+
+
+class ProjectSettingsIn(Wire):
+    domain_id: str | None = None
+    classification_type: str | None = None
+    target_export_platforms: list[str] | None = None
+    image_processing_settings: ImageProcessingSettings | None = None
+
+
+class ProjectIn(Wire):
+    """The PATCH body of ``update_project``: the writable fields of a Project."""
+
+    name: str | None = None
+    description: str | None = None
+    settings: ProjectSettingsIn | None = None
+
+
+class CreateProjectOptionsIn(Wire):
+    export_model_container_uri: str | None = None
+    notification_queue_uri: str | None = None
+
+
+def project_out(project: Project) -> ProjectOut:
+    return ProjectOut(
+        id=project.id,
+        name=project.name,
+        description=project.description,
+        settings=ProjectSettingsOut(
+            domain_id=project.domain_id,
+            classification_type=project.classification_type,
+            target_export_platforms=list(project.target_export_platforms),
+            image_processing_settings=ImageProcessingSettings(augmentation_methods=project.augmentation_methods),
+            export_model_container_uri=project.export_model_container_uri,
+            notification_queue_uri=project.notification_queue_uri,
+        ),
+        created=project.created,
+        last_modified=project.last_modified,
+        status=project.status,
+    )
+
+
+# -- tags ---------------------------------------------------------------------------------------
+
+
+class TagOut(Wire):
+    id: str
+    name: str
+    description: str
+    type: str
+    image_count: int
+
+
+class TagIn(Wire):
+    name: str | None = None
+    description: str | None = None
+    type: str | None = None
+
+
+def tag_out(item: TagWithCount) -> TagOut:
+    tag = item.tag
+    return TagOut(id=tag.id, name=tag.name, description=tag.description, type=tag.type, image_count=item.image_count)
+
+
+# -- images -------------------------------------------------------------------------------------
+
+
+class ImageTagOut(Wire):
+    tag_id: str
+    tag_name: str
+    created: str
+
+
+class RegionIn(Wire):
+    tag_id: str
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+class ImageRegionOut(RegionIn):
+    region_id: str
+    tag_name: str
+    created: str
+
+
+class ImageOut(Wire):
+    id: str
+    created: str
+    width: int
+    height: int
+    resized_image_uri: str
+    thumbnail_uri: str
+    original_image_uri: str
+    tags: list[ImageTagOut] | None
+    regions: list[ImageRegionOut] | None
+    metadata: dict[str, str] | None
+
+
+def _region_out(region: Region, tags: Mapping[str, Tag]) -> ImageRegionOut:
+    return ImageRegionOut(
+        region_id=region.id,
+        tag_id=region.tag_id,
+        tag_name=tags[region.tag_id].name if region.tag_id in tags else "",
+        created=region.created,
+        left=region.left,
+        top=region.top,
+        width=region.width,
+        height=region.height,
+    )
+
+
+def image_out(image: Image, tags: Mapping[str, Tag], uri_for: UriFor) -> ImageOut:
+    return ImageOut(
+        id=image.id,
+        created=image.created,
+        width=image.width,
+        height=image.height,
+        resized_image_uri=uri_for(image.project_id, image.id, "resized"),
+        thumbnail_uri=uri_for(image.project_id, image.id, "thumbnail"),
+        original_image_uri=uri_for(image.project_id, image.id, "original"),
+        tags=[
+            ImageTagOut(tag_id=t.tag_id, tag_name=tags[t.tag_id].name, created=t.created)
+            for t in image.tags
+            if t.tag_id in tags
+        ]
+        or None,
+        regions=[_region_out(r, tags) for r in image.regions] or None,
+        metadata=image.metadata or None,
+    )
+
+
+class ImageCreateResultOut(Wire):
+    source_url: str | None
+    status: str
+    image: ImageOut | None
+
+
+class ImageCreateSummaryOut(Wire):
+    is_batch_successful: bool
+    images: list[ImageCreateResultOut]
+
+
+def image_create_summary_out(
+    summary: ImageCreateSummary, tags: Mapping[str, Tag], uri_for: UriFor
+) -> ImageCreateSummaryOut:
+    return ImageCreateSummaryOut(
+        is_batch_successful=summary.is_batch_successful,
+        images=[
+            ImageCreateResultOut(
+                source_url=r.source_url,
+                status=r.status,
+                image=image_out(r.image, tags, uri_for) if r.image else None,
+            )
+            for r in summary.images
+        ],
+    )
+
+
+class ImageFileCreateEntryIn(Wire):
+    name: str | None = None
+    contents: str | None = None
+    tag_ids: list[str] | None = None
+    regions: list[RegionIn] | None = None
+
+
+class ImageFileCreateBatchIn(Wire):
+    images: list[ImageFileCreateEntryIn] | None = None
+    tag_ids: list[str] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class ImageUrlCreateEntryIn(Wire):
+    url: str
+    tag_ids: list[str] | None = None
+    regions: list[RegionIn] | None = None
+
+
+class ImageUrlCreateBatchIn(Wire):
+    images: list[ImageUrlCreateEntryIn] | None = None
+    tag_ids: list[str] | None = None
+    metadata: dict[str, str] | None = None
+
+
+# -- image tags, regions and metadata -----------------------------------------------------------
+
+
+class ImageTagCreateEntry(Wire):
+    image_id: str
+    tag_id: str
+
+
+class ImageTagCreateBatchIn(Wire):
+    tags: list[ImageTagCreateEntry] | None = None
+
+
+class ImageTagCreateSummaryOut(Wire):
+    created: list[ImageTagCreateEntry]
+    duplicated: list[ImageTagCreateEntry]
+    exceeded: list[ImageTagCreateEntry]
+
+
+def image_tag_summary_out(summary: TagCreateSummary) -> ImageTagCreateSummaryOut:
+    def entries(pairs: list[tuple[str, str]]) -> list[ImageTagCreateEntry]:
+        return [ImageTagCreateEntry(image_id=i, tag_id=t) for i, t in pairs]
+
+    return ImageTagCreateSummaryOut(
+        created=entries(summary.created), duplicated=entries(summary.duplicated), exceeded=entries(summary.exceeded)
+    )
+
+
+class ImageRegionCreateEntryIn(RegionIn):
+    image_id: str
+
+
+class ImageRegionCreateBatchIn(Wire):
+    regions: list[ImageRegionCreateEntryIn] | None = None
+
+
+class ImageRegionCreateResultOut(ImageRegionOut):
+    image_id: str
+
+
+class ImageRegionCreateSummaryOut(Wire):
+    created: list[ImageRegionCreateResultOut]
+    duplicated: list[ImageRegionCreateEntryIn]
+    exceeded: list[ImageRegionCreateEntryIn]
+
+
+def image_region_summary_out(summary: RegionCreateSummary, tags: Mapping[str, Tag]) -> ImageRegionCreateSummaryOut:
+    def entries(pairs: list[tuple[str, object]]) -> list[ImageRegionCreateEntryIn]:
+        return [
+            ImageRegionCreateEntryIn(
+                image_id=i, tag_id=r.tag_id, left=r.left, top=r.top, width=r.width, height=r.height  # type: ignore[attr-defined]
+            )
+            for i, r in pairs
+        ]
+
+    return ImageRegionCreateSummaryOut(
+        created=[
+            ImageRegionCreateResultOut(image_id=i, **_region_out(r, tags).model_dump()) for i, r in summary.created
+        ],
+        duplicated=entries(summary.duplicated),  # type: ignore[arg-type]
+        exceeded=entries(summary.exceeded),  # type: ignore[arg-type]
+    )
+
+
+class ImageMetadataUpdateEntryOut(Wire):
+    image_id: str
+    status: str
+    metadata: dict[str, str] | None
+
+
+class ImageMetadataUpdateSummaryOut(Wire):
+    is_batch_successful: bool
+    images: list[ImageMetadataUpdateEntryOut]

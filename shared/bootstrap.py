@@ -1,0 +1,54 @@
+"""The one composition root: settings -> adapters -> services.
+
+The ASGI app factory, the CLI and every Azure Functions trigger call :func:`build_services`
+explicitly. Nothing here connects at import time, and the adapters connect on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.keys import Keys, resolve_keys
+from shared.net.url_fetch import FetchPolicy
+from shared.services.images import ImageService
+from shared.services.projects import ProjectService
+from shared.services.tags import TagService
+from shared.settings import Settings
+from shared.stores.embedded.file_blobs import FileBlobStore
+from shared.stores.embedded.sqlite_metadata import SqliteMetadataStore
+from shared.stores.ports import BlobStore, MetadataStore
+
+__all__ = ["Services", "build_services"]
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    keys: Keys
+    meta: MetadataStore
+    blobs: BlobStore
+    projects: ProjectService
+    tags: TagService
+    images: ImageService
+    fetch_policy: FetchPolicy
+
+
+def build_services(
+    settings: Settings, *, meta: MetadataStore | None = None, blobs: BlobStore | None = None
+) -> Services:
+    """Wire the product. ``meta``/``blobs`` replace the embedded stores (tests pass fakes)."""
+    meta = meta or SqliteMetadataStore(settings.data_dir / "metadata.sqlite3")
+    blobs = blobs or FileBlobStore(settings.data_dir / "blobs")
+    projects = ProjectService(meta, blobs)
+    tags = TagService(meta, projects)
+    images = ImageService(meta, blobs, projects, tags)
+    return Services(
+        settings=settings,
+        keys=resolve_keys(settings),
+        meta=meta,
+        blobs=blobs,
+        projects=projects,
+        tags=tags,
+        images=images,
+        fetch_policy=FetchPolicy(allow_private=settings.allow_private_urls),
+    )

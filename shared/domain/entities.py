@@ -1,0 +1,238 @@
+"""The stored entities: projects, tags and images (with their tags and regions).
+
+Pure data. Each entity converts to and from a plain JSON document (``to_doc``/``from_doc``) so
+that any metadata store (SQLite, Cosmos DB) can hold it; documents are partitioned by project id.
+Times are ISO-8601 UTC strings with a ``Z`` (they sort as text). Region coordinates are
+normalised to 0..1 of the image's width and height, origin top-left.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "IMAGE",
+    "PROJECT",
+    "TAG",
+    "Image",
+    "ImageTag",
+    "Project",
+    "Region",
+    "Tag",
+    "new_id",
+    "utc_now",
+]
+
+# Document kinds, as stored.
+PROJECT = "project"
+TAG = "tag"
+IMAGE = "image"
+
+NEGATIVE = "Negative"
+REGULAR = "Regular"
+GENERAL_PRODUCT = "GeneralProduct"
+TAG_TYPES = (REGULAR, NEGATIVE, GENERAL_PRODUCT)
+MULTICLASS = "Multiclass"
+MULTILABEL = "Multilabel"
+CLASSIFICATION_TYPES = (MULTICLASS, MULTILABEL)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_now() -> str:
+    """Now, as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the format the SDK's msrest parses)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    name: str
+    description: str
+    domain_id: str
+    classification_type: str
+    created: str
+    last_modified: str
+    target_export_platforms: tuple[str, ...] = ()
+    augmentation_methods: dict[str, bool] = field(default_factory=dict)
+    export_model_container_uri: str | None = None
+    notification_queue_uri: str | None = None
+    status: str = "Succeeded"
+    etag: str | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "projectId": self.id,
+            "name": self.name,
+            "nameKey": self.name.casefold(),
+            "description": self.description,
+            "domainId": self.domain_id,
+            "classificationType": self.classification_type,
+            "targetExportPlatforms": list(self.target_export_platforms),
+            "augmentationMethods": dict(self.augmentation_methods),
+            "exportModelContainerUri": self.export_model_container_uri,
+            "notificationQueueUri": self.notification_queue_uri,
+            "status": self.status,
+            "created": self.created,
+            "lastModified": self.last_modified,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], etag: str | None = None) -> Project:
+        return cls(
+            id=doc["id"],
+            name=doc["name"],
+            description=doc.get("description") or "",
+            domain_id=doc["domainId"],
+            classification_type=doc["classificationType"],
+            created=doc["created"],
+            last_modified=doc["lastModified"],
+            target_export_platforms=tuple(doc.get("targetExportPlatforms") or ()),
+            augmentation_methods=dict(doc.get("augmentationMethods") or {}),
+            export_model_container_uri=doc.get("exportModelContainerUri"),
+            notification_queue_uri=doc.get("notificationQueueUri"),
+            status=doc.get("status", "Succeeded"),
+            etag=etag,
+        )
+
+
+@dataclass(frozen=True)
+class Tag:
+    id: str
+    project_id: str
+    name: str
+    description: str
+    type: str
+    created: str
+    etag: str | None = None
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "projectId": self.project_id,
+            "name": self.name,
+            "nameKey": self.name.casefold(),
+            "description": self.description,
+            "type": self.type,
+            "created": self.created,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], etag: str | None = None) -> Tag:
+        return cls(
+            id=doc["id"],
+            project_id=doc["projectId"],
+            name=doc["name"],
+            description=doc.get("description") or "",
+            type=doc["type"],
+            created=doc["created"],
+            etag=etag,
+        )
+
+
+@dataclass(frozen=True)
+class ImageTag:
+    tag_id: str
+    created: str
+
+
+@dataclass(frozen=True)
+class Region:
+    """A box in normalised coordinates: fractions of the image's width and height."""
+
+    id: str
+    tag_id: str
+    left: float
+    top: float
+    width: float
+    height: float
+    created: str
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    project_id: str
+    created: str
+    width: int
+    height: int
+    format: str
+    size_bytes: int
+    content_hash: str
+    blob_key: str
+    tags: tuple[ImageTag, ...] = ()
+    regions: tuple[Region, ...] = ()
+    metadata: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+
+    @property
+    def tag_ids(self) -> tuple[str, ...]:
+        """Tags on the image: its image tags and the tags of its regions, each once, in order."""
+        seen: dict[str, None] = {}
+        for t in self.tags:
+            seen.setdefault(t.tag_id, None)
+        for r in self.regions:
+            seen.setdefault(r.tag_id, None)
+        return tuple(seen)
+
+    def with_changes(self, **changes: Any) -> Image:
+        return replace(self, **changes)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "projectId": self.project_id,
+            "created": self.created,
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+            "sizeBytes": self.size_bytes,
+            "contentHash": self.content_hash,
+            "blobKey": self.blob_key,
+            "tags": [{"tagId": t.tag_id, "created": t.created} for t in self.tags],
+            "regions": [
+                {
+                    "id": r.id,
+                    "tagId": r.tag_id,
+                    "left": r.left,
+                    "top": r.top,
+                    "width": r.width,
+                    "height": r.height,
+                    "created": r.created,
+                }
+                for r in self.regions
+            ],
+            # Denormalised for queries: every tag on the image, by image tag or by region.
+            "tagIds": list(self.tag_ids),
+            "regionIds": [r.id for r in self.regions],
+            "metadata": dict(self.metadata),
+            # ``key\x00value`` strings, so that a metadata ``$filter`` is an array query.
+            "metadataPairs": [f"{k}\x00{v}" for k, v in self.metadata.items()],
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], etag: str | None = None) -> Image:
+        return cls(
+            id=doc["id"],
+            project_id=doc["projectId"],
+            created=doc["created"],
+            width=doc["width"],
+            height=doc["height"],
+            format=doc["format"],
+            size_bytes=doc["sizeBytes"],
+            content_hash=doc["contentHash"],
+            blob_key=doc["blobKey"],
+            tags=tuple(ImageTag(t["tagId"], t["created"]) for t in doc.get("tags", ())),
+            regions=tuple(
+                Region(r["id"], r["tagId"], r["left"], r["top"], r["width"], r["height"], r["created"])
+                for r in doc.get("regions", ())
+            ),
+            metadata=dict(doc.get("metadata") or {}),
+            etag=etag,
+        )

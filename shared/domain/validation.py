@@ -1,0 +1,119 @@
+"""Validation of what users name and draw: names, descriptions, ids, regions and metadata.
+
+Each check raises :class:`~shared.domain.errors.BadRequest` with the Custom Vision code for the
+field and a message that says what to change.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping
+
+from shared.domain.errors import BadRequest, Code
+from shared.domain.limits import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_PAIRS,
+    MAX_METADATA_VALUE_LENGTH,
+    MAX_NAME_LENGTH,
+)
+
+__all__ = [
+    "check_description",
+    "check_metadata",
+    "check_name",
+    "check_region",
+    "is_guid",
+    "parse_guids",
+]
+
+# Rounding in clients (0.1 + 0.9 in floats) must not turn a box on the edge into an error.
+_EDGE_TOLERANCE = 1e-6
+
+
+def is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def parse_guids(values: Iterable[str], what: str, *, limit: int) -> list[str]:
+    """Normalise ids (lowercase, each once, in order); refuse malformed ids and too many."""
+    out: dict[str, None] = {}
+    for raw in values:
+        value = raw.strip()
+        if not value:
+            continue
+        if not is_guid(value):
+            raise BadRequest(f"'{value}' is not a valid {what} id.", Code.BAD_REQUEST_INVALID_IDS)
+        out.setdefault(str(uuid.UUID(value)), None)
+    if len(out) > limit:
+        raise BadRequest(
+            f"At most {limit} {what} ids may be given at once; got {len(out)}.",
+            Code.BAD_REQUEST_EXCEEDED_BATCH_SIZE,
+        )
+    return list(out)
+
+
+def check_name(value: str | None, what: str, code: Code) -> str:
+    name = (value or "").strip()
+    if not name:
+        raise BadRequest(f"A {what} needs a name.", code)
+    if len(name) > MAX_NAME_LENGTH:
+        raise BadRequest(f"A {what} name may be at most {MAX_NAME_LENGTH} characters.", code)
+    if any(ord(c) < 32 for c in name):
+        raise BadRequest(f"A {what} name may not contain control characters.", code)
+    return name
+
+
+def check_description(value: str | None, what: str, code: Code) -> str:
+    text = value or ""
+    if len(text) > MAX_DESCRIPTION_LENGTH:
+        raise BadRequest(f"A {what} description may be at most {MAX_DESCRIPTION_LENGTH} characters.", code)
+    return text
+
+
+def check_region(left: float, top: float, width: float, height: float) -> tuple[float, float, float, float]:
+    """A box must lie inside the image: normalised 0..1, positive size, no NaN or infinity."""
+    values = (left, top, width, height)
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+        raise BadRequest("Region coordinates must be finite numbers.", Code.BAD_REQUEST_IMAGE_REGIONS)
+    left, top, width, height = (float(v) for v in values)
+    if width <= 0 or height <= 0:
+        raise BadRequest("A region needs a positive width and height.", Code.BAD_REQUEST_IMAGE_REGIONS)
+    if (
+        left < 0
+        or top < 0
+        or left + width > 1 + _EDGE_TOLERANCE
+        or top + height > 1 + _EDGE_TOLERANCE
+    ):
+        raise BadRequest(
+            "Region coordinates are fractions of the image size: left, top, width and height must keep "
+            f"the box inside 0..1 (got left={left}, top={top}, width={width}, height={height}).",
+            Code.BAD_REQUEST_IMAGE_REGIONS,
+        )
+    return left, top, min(width, 1 - left), min(height, 1 - top)
+
+
+def check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    pairs = dict(metadata or {})
+    if len(pairs) > MAX_METADATA_PAIRS:
+        raise BadRequest(
+            f"An image may carry at most {MAX_METADATA_PAIRS} metadata pairs; got {len(pairs)}.",
+            Code.BAD_REQUEST_IMAGE_METADATA_KEY,
+        )
+    for key, value in pairs.items():
+        if not isinstance(key, str) or not key or len(key) > MAX_METADATA_KEY_LENGTH:
+            raise BadRequest(
+                f"Metadata keys must be 1 to {MAX_METADATA_KEY_LENGTH} characters.",
+                Code.BAD_REQUEST_IMAGE_METADATA_KEY,
+            )
+        if not isinstance(value, str) or len(value) > MAX_METADATA_VALUE_LENGTH:
+            raise BadRequest(
+                f"Metadata value for '{key}' must be text of at most {MAX_METADATA_VALUE_LENGTH} characters.",
+                Code.BAD_REQUEST_IMAGE_METADATA_VALUE,
+            )
+    return pairs

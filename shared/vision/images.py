@@ -1,0 +1,333 @@
+"""Image validation and rendering: the only place in the product where pixels are decoded.
+
+Uploads are untrusted bytes, so everything here is written to fail closed and cheaply:
+
+* the format is sniffed from the magic bytes (never a file name or a declared content type), and
+  the Pillow plugin for that format alone parses the header, so Pillow can never "recognise" the
+  bytes as something else;
+* dimensions come from the header (Pillow opens lazily) and are checked against the limits in
+  :mod:`shared.domain.limits` *before* any pixel is decoded, which defuses decompression bombs
+  without touching Pillow's global ``Image.MAX_IMAGE_PIXELS``;
+* the whole entropy-coded stream is then decoded once (at 1/8 scale for JPEG) so a truncated or
+  corrupt upload is refused at upload time, not discovered later by training.
+
+Every refusal is an :class:`~shared.domain.errors.InvalidImage` carrying the Custom Vision error
+code and the per-image ``ImageCreateStatus`` a batch upload reports. Dimensions are in pixels,
+sizes in bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+from dataclasses import dataclass
+
+from PIL import (
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageFile,
+    JpegImagePlugin,
+    PngImagePlugin,
+)
+
+from shared.domain.errors import Code, InvalidImage
+from shared.domain.limits import (
+    ACCEPTED_IMAGE_FORMATS,
+    MAX_ASPECT_RATIO,
+    MAX_IMAGE_BYTES_TRAINING,
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGE_SIDE,
+)
+
+__all__ = ["ImageInfo", "inspect_image", "load_rgb", "render_variant"]
+
+_MIB = 1024 * 1024
+
+_STATUS_FORMAT = "ErrorImageFormat"
+_STATUS_SIZE = "ErrorImageSize"
+_STATUS_DIMENSIONS = "ErrorImageDimensions"
+
+# Magic bytes -> format. Only these four are accepted (ACCEPTED_IMAGE_FORMATS).
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+)
+
+# Constructing the plugin class directly (rather than Image.open) skips Pillow's own bomb check,
+# which would warn or raise before our limits, lower than Pillow's, get a say.
+_PLUGINS: dict[str, type[ImageFile.ImageFile]] = {
+    "JPEG": JpegImagePlugin.JpegImageFile,
+    "PNG": PngImagePlugin.PngImageFile,
+    "GIF": GifImagePlugin.GifImageFile,
+    "BMP": BmpImagePlugin.BmpImageFile,
+}
+
+_CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+}
+
+# EXIF orientation (tag 0x0112) -> the transpose that shows the image as a browser does.
+_ORIENTATION_TAG = 0x0112
+_TRANSPOSES = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_SWAPS_SIDES = frozenset({5, 6, 7, 8})
+
+# What Pillow's parsers and decoders raise on hostile or damaged input.
+_DECODE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,  # includes UnidentifiedImageError and "image file is truncated"
+    SyntaxError,  # Pillow's "not a ... file" / "broken PNG file"
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+)
+# Pillow bomb-checks a GIF frame that outgrows its screen while opening it; _gif_size checks that
+# first, so these are a backstop (under ``-W error`` Pillow's warning arrives as an exception).
+_BOMB_ERRORS: tuple[type[BaseException], ...] = (
+    Image.DecompressionBombError,
+    Image.DecompressionBombWarning,
+)
+
+# A PNG's last chunk: zero length, "IEND", fixed CRC. Pillow stops quietly without it.
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+_FORMAT_MESSAGE = f"Unsupported image format; accepted formats are {', '.join(ACCEPTED_IMAGE_FORMATS)}."
+_CORRUPT_MESSAGE = "The image data is truncated or corrupt."
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What an accepted upload is: its real format and the size a browser would show."""
+
+    format: str  # "JPEG" | "PNG" | "BMP" | "GIF"
+    width: int  # pixels, after EXIF orientation
+    height: int  # pixels, after EXIF orientation
+    content_type: str  # "image/jpeg", ...
+
+
+def inspect_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES_TRAINING) -> ImageInfo:
+    """Validate an upload against Custom Vision's limits and describe it.
+
+    Raises :class:`InvalidImage` for empty or oversized data, an unaccepted or unrecognisable
+    format, dimensions or aspect ratio over the limits (checked from the header, before decoding),
+    and truncated or corrupt pixel data (found by decoding the whole stream, at 1/8 scale for
+    JPEG so a typical photo costs a few milliseconds).
+    """
+    if not data or len(data) > max_bytes:
+        raise InvalidImage(
+            f"Image is {_megabytes(len(data))} MB; the limit is {_megabytes(max_bytes)} MB."
+            if data
+            else "The image is empty (0 bytes).",
+            Code.BAD_REQUEST_IMAGE_SIZE_BYTES,
+            _STATUS_SIZE,
+        )
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        # With this global set, Pillow pads truncated images instead of failing, and we would
+        # accept them. Nothing in the product sets it; fail loudly if something did.
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; truncated uploads can't be detected.")
+
+    fmt, img = _open_checked(data)
+    width, height = img.size
+    try:
+        if fmt == "JPEG":
+            # Scaled DCT decoding still reads every entropy-coded byte, at a fraction of the cost.
+            img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+        img.load()  # GIF: the first frame is enough
+        if fmt == "PNG" and data.rfind(_PNG_IEND) < 0:
+            raise OSError("PNG stream has no IEND chunk")
+    except _BOMB_ERRORS as exc:
+        raise _dimensions_error(f"Image dimensions are too large: {exc}") from exc
+    except _DECODE_ERRORS as exc:
+        raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
+
+    if _orientation(img) in _SWAPS_SIDES:
+        width, height = height, width
+    return ImageInfo(format=fmt, width=width, height=height, content_type=_CONTENT_TYPES[fmt])
+
+
+def render_variant(data: bytes, *, max_side: int, quality: int = 85) -> bytes:
+    """JPEG bytes of the image as a browser shows it, longer side at most ``max_side`` pixels.
+
+    Serves the "resized" (1024) and "thumbnail" (256) URIs. Never upscales; transparency is
+    composited on white because JPEG has no alpha.
+    """
+    if max_side < 1:
+        raise ValueError(f"max_side must be at least 1 pixel, not {max_side}")
+    fmt, img = _open_checked(data)
+    width, height = img.size
+    scale = min(1.0, max_side / max(width, height))
+    target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    try:
+        if fmt == "JPEG" and scale < 1.0:
+            # Let libjpeg do the bulk of a big downscale (1/2, 1/4 or 1/8), never below target.
+            img.draft("RGB", target)
+        img.load()
+        orientation = _orientation(img)
+        rgb = _to_rgb(img)
+    except _DECODE_ERRORS as exc:
+        raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
+    if rgb.size != target:
+        rgb = rgb.resize(target, Image.Resampling.LANCZOS)
+    rgb = _transposed(rgb, orientation)
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=quality)
+    return out.getvalue()
+
+
+def load_rgb(data: bytes) -> Image.Image:
+    """The fully decoded image as a browser shows it (EXIF-oriented), in RGB, for training and
+    prediction. Expects bytes that :func:`inspect_image` accepted; GIFs give their first frame."""
+    _, img = _open_checked(data)
+    try:
+        img.load()
+        orientation = _orientation(img)
+        rgb = _to_rgb(img)
+    except _DECODE_ERRORS as exc:
+        raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
+    return _transposed(rgb, orientation)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _open_checked(data: bytes) -> tuple[str, ImageFile.ImageFile]:
+    """Sniff the format, parse the header only, and enforce the dimension limits (pixels)."""
+    fmt = _sniff(data)
+    if fmt is None:
+        raise InvalidImage(_FORMAT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT)
+    header = _header_size(fmt, data)
+    if header is not None:
+        # Checked before Pillow sees the bytes: it refuses zero sizes as an unknown format.
+        _check_dimensions(*header)
+    try:
+        img = _PLUGINS[fmt](io.BytesIO(data))
+    except _BOMB_ERRORS as exc:
+        raise _dimensions_error(f"Image dimensions are too large: {exc}") from exc
+    except _DECODE_ERRORS as exc:
+        raise InvalidImage(_FORMAT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
+    if img.format != fmt:
+        raise InvalidImage(_FORMAT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT)
+    _check_dimensions(*img.size)
+    return fmt, img
+
+
+def _sniff(data: bytes) -> str | None:
+    for magic, fmt in _SIGNATURES:
+        if data.startswith(magic):
+            return fmt
+    return None
+
+
+def _header_size(fmt: str, data: bytes) -> tuple[int, int] | None:
+    """Width and height (pixels) read straight from a PNG, GIF or BMP header; None for JPEG (its
+    size sits in a SOF segment Pillow finds) or a header too short or unknown to read."""
+    try:
+        if fmt == "PNG" and data[12:16] == b"IHDR":
+            width, height = struct.unpack(">II", data[16:24])
+            return width, height
+        if fmt == "GIF":
+            return _gif_size(data)
+        if fmt == "BMP":
+            (dib_size,) = struct.unpack("<I", data[14:18])
+            if dib_size == 12:  # OS/2 core header: 16-bit sides
+                width, height = struct.unpack("<HH", data[18:22])
+                return width, height
+            if dib_size in (40, 52, 56, 64, 108, 124):  # negative height means top-down rows
+                width, height = struct.unpack("<ii", data[18:26])
+                return abs(width), abs(height)
+    except struct.error:
+        return None
+    return None
+
+
+def _gif_size(data: bytes) -> tuple[int, int]:
+    """The logical screen (pixels), grown to hold the first frame as Pillow grows it: a tiny
+    screen with a huge frame is a bomb too, and Pillow would only warn about it."""
+    width, height, flags = struct.unpack("<HHB", data[6:11])
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)  # skip the global colour table
+    while pos < len(data) and data[pos] == 0x21:  # extension: label, then sub-blocks up to a 0
+        pos += 2
+        while pos < len(data) and data[pos]:
+            pos += data[pos] + 1
+        pos += 1
+    if data[pos : pos + 1] == b",":  # the first image descriptor
+        left, top, frame_width, frame_height = struct.unpack("<HHHH", data[pos + 1 : pos + 9])
+        width, height = max(width, left + frame_width), max(height, top + frame_height)
+    return width, height
+
+
+def _check_dimensions(width: int, height: int) -> None:
+    if width <= 0 or height <= 0:
+        raise _dimensions_error(f"Image is {width}x{height} pixels; both sides must be at least 1 pixel.")
+    if max(width, height) > MAX_IMAGE_SIDE:
+        raise _dimensions_error(
+            f"Image is {width}x{height} pixels; the limit is {MAX_IMAGE_SIDE} pixels per side."
+        )
+    if width * height > MAX_IMAGE_PIXELS:
+        raise _dimensions_error(
+            f"Image is {width}x{height} pixels ({width * height} in all); the limit is "
+            f"{MAX_IMAGE_PIXELS} pixels."
+        )
+    if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+        raise InvalidImage(
+            f"Image is {width}x{height} pixels; the longer side may be at most "
+            f"{MAX_ASPECT_RATIO:g} times the shorter.",
+            Code.BAD_REQUEST_IMAGE_ASPECT_RATIO,
+            _STATUS_DIMENSIONS,
+        )
+
+
+def _dimensions_error(message: str) -> InvalidImage:
+    return InvalidImage(message, Code.BAD_REQUEST_IMAGE_DIMENSIONS, _STATUS_DIMENSIONS)
+
+
+def _megabytes(size: int) -> str:
+    """``size`` bytes in MB (1 MB = 1,048,576 bytes, as in "6 MB"), rounded up to 0.1 so an
+    oversized image never reads as equal to the limit."""
+    return f"{math.ceil(size * 10 / _MIB) / 10:g}"
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1-8), 1 when absent. Unreadable metadata counts as absent, as it
+    does in a browser: it must never fail an image whose pixels are fine."""
+    try:
+        value = img.getexif().get(_ORIENTATION_TAG)
+    except Exception:  # any EXIF parse failure means "no orientation"
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _transposed(img: Image.Image, orientation: int) -> Image.Image:
+    method = _TRANSPOSES.get(orientation)
+    return img if method is None else img.transpose(method)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB pixels, transparency composited on white (palette, LA, RGBA and tRNS alike)."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit greyscale PNG: scale to 8 bits rather than clipping at 255.
+        img = img.convert("I").point(lambda v: v / 256).convert("L")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return img if img.mode == "RGB" else img.convert("RGB")
