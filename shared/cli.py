@@ -24,7 +24,11 @@ def _serve(args: argparse.Namespace) -> int:
     services = build_services(settings)
     app = create_app(services)
     base = f"http://{args.host}:{args.port}"
-    where = "kept in " + str(settings.data_dir / "keys.json") if services.keys.generated else "from the environment"
+    where = (
+        "kept in " + str(settings.data_dir / "keys.json")
+        if services.keys.generated
+        else "from the environment"
+    )
     print(
         f"cvstudio is serving the Custom Vision API at {base}\n"
         f"  data dir:        {settings.data_dir.resolve()}\n"
@@ -44,8 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the API on the embedded store")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument("--data-dir", default=None, help="where data lives (default: $CVSTUDIO_DATA_DIR or .data)")
-    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--data-dir", default=None, help="where data lives (default: $CVSTUDIO_DATA_DIR or .data)"
+    )
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
     serve.set_defaults(handler=_serve)
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO))

@@ -43,7 +43,9 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, *, extra_env: dict[str, str] | None = None, port: int | None = None) -> RunningServer:
+def start_server(
+    data_dir: Path, *, extra_env: dict[str, str] | None = None, port: int | None = None
+) -> RunningServer:
     port = port or free_port()
     env = {
         **os.environ,
@@ -56,8 +58,20 @@ def start_server(data_dir: Path, *, extra_env: dict[str, str] | None = None, por
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(data_dir), "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "shared.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+                "--log-level",
+                "warning",
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,

@@ -9,10 +9,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
+from shared.api.deps import require_training_key
 from shared.api.errors import install_error_handlers
 from shared.api.paths import TRAINING_PREFIX, ApiVersionPaths
 from shared.api.routes import artifacts, domains, image_labels, image_queries, image_uploads, projects, tags
-from shared.api.deps import require_training_key
 from shared.api.uris import UriSigner
 from shared.bootstrap import Services
 

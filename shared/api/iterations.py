@@ -15,4 +15,6 @@ __all__ = ["workspace_only"]
 def workspace_only(services: Services, project_id: str, iteration_id: str | None) -> None:
     project = services.projects.get(project_id)
     if iteration_id:
-        raise NotFound(f"Iteration '{iteration_id}' was not found in project {project.id}.", Code.NOT_FOUND_ITERATION)
+        raise NotFound(
+            f"Iteration '{iteration_id}' was not found in project {project.id}.", Code.NOT_FOUND_ITERATION
+        )

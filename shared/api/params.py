@@ -26,7 +26,8 @@ def _term(text: str) -> str:
     match = _TERM.match(text)
     if not match:
         raise BadRequest(
-            f"Unsupported $filter term '{text.strip()}': use key eq 'value', joined by and/or.", Code.BAD_REQUEST_INVALID
+            f"Unsupported $filter term '{text.strip()}': use key eq 'value', joined by and/or.",
+            Code.BAD_REQUEST_INVALID,
         )
     return f"{match[1]}\x00{match[2].replace(chr(39) * 2, chr(39))}"
 
@@ -56,7 +57,9 @@ def tagging_status(value: str | None) -> str:
     for known in ("All", "Tagged", "Untagged"):
         if (value or "All").lower() == known.lower():
             return known
-    raise BadRequest(f"taggingStatus must be All, Tagged or Untagged, not '{value}'.", Code.BAD_REQUEST_INVALID)
+    raise BadRequest(
+        f"taggingStatus must be All, Tagged or Untagged, not '{value}'.", Code.BAD_REQUEST_INVALID
+    )
 
 
 def check_paging(take: int | None, skip: int | None) -> tuple[int, int]:

@@ -15,7 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from shared.domain.catalogue import Domain
 from shared.domain.entities import Image, Project, Region, Tag
-from shared.services.images import ImageCreateSummary, RegionCreateSummary, TagCreateSummary
+from shared.services.images import ImageCreateSummary, RegionCreateSummary, RegionInput, TagCreateSummary
 from shared.services.tags import TagWithCount
 
 __all__ = [
@@ -139,7 +139,9 @@ def project_out(project: Project) -> ProjectOut:
             domain_id=project.domain_id,
             classification_type=project.classification_type,
             target_export_platforms=list(project.target_export_platforms),
-            image_processing_settings=ImageProcessingSettings(augmentation_methods=project.augmentation_methods),
+            image_processing_settings=ImageProcessingSettings(
+                augmentation_methods=project.augmentation_methods
+            ),
             export_model_container_uri=project.export_model_container_uri,
             notification_queue_uri=project.notification_queue_uri,
         ),
@@ -168,7 +170,9 @@ class TagIn(Wire):
 
 def tag_out(item: TagWithCount) -> TagOut:
     tag = item.tag
-    return TagOut(id=tag.id, name=tag.name, description=tag.description, type=tag.type, image_count=item.image_count)
+    return TagOut(
+        id=tag.id, name=tag.name, description=tag.description, type=tag.type, image_count=item.image_count
+    )
 
 
 # -- images -------------------------------------------------------------------------------------
@@ -315,7 +319,9 @@ def image_tag_summary_out(summary: TagCreateSummary) -> ImageTagCreateSummaryOut
         return [ImageTagCreateEntry(image_id=i, tag_id=t) for i, t in pairs]
 
     return ImageTagCreateSummaryOut(
-        created=entries(summary.created), duplicated=entries(summary.duplicated), exceeded=entries(summary.exceeded)
+        created=entries(summary.created),
+        duplicated=entries(summary.duplicated),
+        exceeded=entries(summary.exceeded),
     )
 
 
@@ -337,21 +343,29 @@ class ImageRegionCreateSummaryOut(Wire):
     exceeded: list[ImageRegionCreateEntryIn]
 
 
-def image_region_summary_out(summary: RegionCreateSummary, tags: Mapping[str, Tag]) -> ImageRegionCreateSummaryOut:
-    def entries(pairs: list[tuple[str, object]]) -> list[ImageRegionCreateEntryIn]:
+def image_region_summary_out(
+    summary: RegionCreateSummary, tags: Mapping[str, Tag]
+) -> ImageRegionCreateSummaryOut:
+    def entries(pairs: list[tuple[str, RegionInput]]) -> list[ImageRegionCreateEntryIn]:
         return [
             ImageRegionCreateEntryIn(
-                image_id=i, tag_id=r.tag_id, left=r.left, top=r.top, width=r.width, height=r.height  # type: ignore[attr-defined]
+                image_id=i,
+                tag_id=r.tag_id,
+                left=r.left,
+                top=r.top,
+                width=r.width,
+                height=r.height,
             )
             for i, r in pairs
         ]
 
     return ImageRegionCreateSummaryOut(
         created=[
-            ImageRegionCreateResultOut(image_id=i, **_region_out(r, tags).model_dump()) for i, r in summary.created
+            ImageRegionCreateResultOut(image_id=i, **_region_out(r, tags).model_dump())
+            for i, r in summary.created
         ],
-        duplicated=entries(summary.duplicated),  # type: ignore[arg-type]
-        exceeded=entries(summary.exceeded),  # type: ignore[arg-type]
+        duplicated=entries(summary.duplicated),
+        exceeded=entries(summary.exceeded),
     )
 
 

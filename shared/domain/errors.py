@@ -20,7 +20,7 @@ stores ever sees a driver exception.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 __all__ = [
     "BadRequest",
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 
-class Code(str, Enum):
+class Code(StrEnum):
     """The Custom Vision error codes this product emits (names as in ``CustomVisionErrorCodes``)."""
 
     BAD_REQUEST = "BadRequest"

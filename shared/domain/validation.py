@@ -84,12 +84,7 @@ def check_region(left: float, top: float, width: float, height: float) -> tuple[
     left, top, width, height = (float(v) for v in values)
     if width <= 0 or height <= 0:
         raise BadRequest("A region needs a positive width and height.", Code.BAD_REQUEST_IMAGE_REGIONS)
-    if (
-        left < 0
-        or top < 0
-        or left + width > 1 + _EDGE_TOLERANCE
-        or top + height > 1 + _EDGE_TOLERANCE
-    ):
+    if left < 0 or top < 0 or left + width > 1 + _EDGE_TOLERANCE or top + height > 1 + _EDGE_TOLERANCE:
         raise BadRequest(
             "Region coordinates are fractions of the image size: left, top, width and height must keep "
             f"the box inside 0..1 (got left={left}, top={top}, width={width}, height={height}).",

@@ -20,6 +20,7 @@ Every failure is an :class:`~shared.domain.errors.InvalidImage` whose message na
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import re
@@ -182,6 +183,11 @@ def _exchange(
         if conn.timed_out:  # the watchdog's shutdown can look like a clean end of the body
             raise deadline.failure()
         return outcome
+    except _Failure:
+        # The watchdog's shutdown ends the body early: that is a timeout, not a short body.
+        if conn.timed_out:
+            raise deadline.failure() from None
+        raise
     except TimeoutError as exc:
         raise deadline.failure() from exc
     except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -341,10 +347,8 @@ def _getaddrinfo_within(host: str, port: int, deadline: _Deadline) -> list[tuple
     box: dict[str, list[tuple[Any, ...]]] = {}
 
     def lookup() -> None:
-        try:
+        with contextlib.suppress(OSError, UnicodeError):  # reported as "could not be found"
             box["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError):
-            pass
 
     worker = threading.Thread(target=lookup, name="url-fetch-dns", daemon=True)
     worker.start()
@@ -362,9 +366,17 @@ def _refuse_unsafe(target: _Target, addresses: list[IPAddress], allow_private: b
         problem = check_address(ip, allow_private)
         if problem is None:
             continue
+        shown = _shown_ip(ip)
         if target.literal is not None:
-            raise _Failure(f"refused because {ip} is {problem}. {_ALLOW_HINT}")
-        raise _Failure(f"refused because {target.host} resolves to {problem} ({ip}). {_ALLOW_HINT}")
+            raise _Failure(f"refused because {shown} is {problem}. {_ALLOW_HINT}")
+        raise _Failure(f"refused because {target.host} resolves to {problem} ({shown}). {_ALLOW_HINT}")
+
+
+def _shown_ip(ip: IPAddress) -> str:
+    """An IPv4-mapped address in the dotted form people recognise (::ffff:127.0.0.1)."""
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return f"::ffff:{ip.ipv4_mapped}"
+    return str(ip)
 
 
 # --- the connection --------------------------------------------------------------------------------
@@ -442,10 +454,8 @@ class _Watchdog:
             if self._twin is None:
                 return
             self.fired = True
-            try:
+            with contextlib.suppress(OSError):  # the peer may already have closed it
                 self._twin.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def disarm(self) -> None:
         self._timer.cancel()
@@ -504,9 +514,12 @@ def _shown_url(url: str) -> str:
 
 
 def _format_size(n: int) -> str:
+    """Limits as people write them: 6 MB, 4 MB, 512 KB, otherwise in bytes."""
     mib = 1024 * 1024
+    if n % mib == 0:
+        return f"{n // mib} MB"
     if n >= mib:
-        return f"{n / mib:g} MB"
-    if n >= 1024:
-        return f"{n / 1024:g} KB"
+        return f"{n / mib:.1f} MB"
+    if n % 1024 == 0:
+        return f"{n // 1024} KB"
     return f"{n} bytes"

@@ -62,7 +62,12 @@ def iter_images(
     token = None
     while True:
         page = meta.query(
-            IMAGE, project_id, where, order_by="created", descending=newest_first, limit=page_size,
+            IMAGE,
+            project_id,
+            where,
+            order_by="created",
+            descending=newest_first,
+            limit=page_size,
             continuation=token,
         )
         yield from (Image.from_doc(s.doc, s.etag) for s in page.items)

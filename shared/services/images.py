@@ -177,12 +177,19 @@ class ImageService:
                 try:
                     check_region(r.left, r.top, r.width, r.height)
                 except BadRequest as exc:
-                    raise BadRequest(f"Image {n} ({item.source or 'unnamed'}): {exc.message}", exc.code) from None
+                    raise BadRequest(
+                        f"Image {n} ({item.source or 'unnamed'}): {exc.message}", exc.code
+                    ) from None
         results = [self._create_one(project.id, item, batch_tags, pairs, tags) for item in items]
         return ImageCreateSummary(results)
 
     def _create_one(
-        self, project_id: str, item: NewImage, batch_tags: list[str], metadata: dict[str, str], tags: dict[str, Tag]
+        self,
+        project_id: str,
+        item: NewImage,
+        batch_tags: list[str],
+        metadata: dict[str, str],
+        tags: dict[str, Tag],
     ) -> ImageCreateResult:
         if item.error is not None or item.data is None:
             status = item.error.create_status if item.error else "ErrorSource"
@@ -242,7 +249,12 @@ class ImageService:
         return ImageCreateResult(item.source, OK_DUPLICATE, merged)
 
     def _merge_labels(
-        self, project_id: str, image_id: str, image_tags: list[ImageTag], regions: list[Region], tags: dict[str, Tag]
+        self,
+        project_id: str,
+        image_id: str,
+        image_tags: list[ImageTag],
+        regions: list[Region],
+        tags: dict[str, Tag],
     ) -> Image | None:
         """A duplicate upload still carries the user's labels: add them to the stored image."""
 
@@ -255,7 +267,10 @@ class ImageService:
             candidate = current.with_changes(
                 tags=current.tags + tuple(new_tags), regions=current.regions + tuple(new_regions)
             )
-            if _mixes_negative(set(candidate.tag_ids), tags) or len(candidate.regions) > MAX_REGIONS_PER_IMAGE:
+            if (
+                _mixes_negative(set(candidate.tag_ids), tags)
+                or len(candidate.regions) > MAX_REGIONS_PER_IMAGE
+            ):
                 return None
             return candidate
 
@@ -270,7 +285,10 @@ class ImageService:
         project = self._projects.get(project_id)
         window = query.skip + query.take
         found = iter_images(
-            self._meta, project.id, query.conditions(), newest_first=query.newest_first,
+            self._meta,
+            project.id,
+            query.conditions(),
+            newest_first=query.newest_first,
             page_size=max(1, min(window, MAX_IMAGE_IDS_QUERY)),
         )
         return list(itertools.islice(found, query.skip, window))
@@ -313,7 +331,8 @@ class ImageService:
         project = self._projects.get(project_id)
         if len(pairs) > MAX_BATCH_IMAGES:
             raise BadRequest(
-                f"At most {MAX_BATCH_IMAGES} image tags may be created at once.", Code.BAD_REQUEST_EXCEEDED_BATCH_SIZE
+                f"At most {MAX_BATCH_IMAGES} image tags may be created at once.",
+                Code.BAD_REQUEST_EXCEEDED_BATCH_SIZE,
             )
         tags = self._tags.by_id(project.id)
         wanted: dict[str, list[str]] = {}
@@ -334,7 +353,9 @@ class ImageService:
         for image_id, tag_ids in wanted.items():
             outcome: dict[str, str] = {}
 
-            def add(current: Image, tag_ids: list[str] = tag_ids, outcome: dict[str, str] = outcome) -> Image | None:
+            def add(
+                current: Image, tag_ids: list[str] = tag_ids, outcome: dict[str, str] = outcome
+            ) -> Image | None:
                 outcome.clear()
                 have = {t.tag_id for t in current.tags}
                 total = set(current.tag_ids)
@@ -377,7 +398,8 @@ class ImageService:
         project = self._projects.get(project_id)
         if len(entries) > MAX_REGION_BATCH:
             raise BadRequest(
-                f"At most {MAX_REGION_BATCH} regions may be created at once.", Code.BAD_REQUEST_EXCEEDED_BATCH_SIZE
+                f"At most {MAX_REGION_BATCH} regions may be created at once.",
+                Code.BAD_REQUEST_EXCEEDED_BATCH_SIZE,
             )
         tags = self._tags.by_id(project.id)
         wanted: dict[str, list[RegionInput]] = {}
@@ -503,5 +525,6 @@ def _mixes_negative(tag_ids: set[str], tags: Mapping[str, Tag]) -> bool:
 
 def _same_box(a: RegionInput | Region, b: Region) -> bool:
     return a.tag_id == b.tag_id and all(
-        abs(x - y) < _SAME_BOX for x, y in ((a.left, b.left), (a.top, b.top), (a.width, b.width), (a.height, b.height))
+        abs(x - y) < _SAME_BOX
+        for x, y in ((a.left, b.left), (a.top, b.top), (a.width, b.width), (a.height, b.height))
     )

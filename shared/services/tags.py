@@ -94,7 +94,9 @@ class TagService:
             return
         others = self._meta.count(TAG, project_id, [Eq("type", NEGATIVE)])
         if others and not (tag_id and self._find(project_id, tag_id).type == NEGATIVE):
-            raise BadRequest("A project can have only one Negative tag.", Code.BAD_REQUEST_MULTIPLE_NEGATIVE_TAG)
+            raise BadRequest(
+                "A project can have only one Negative tag.", Code.BAD_REQUEST_MULTIPLE_NEGATIVE_TAG
+            )
 
     def create(
         self, project_id: str, name: str | None, description: str | None = None, type: str | None = None
@@ -104,7 +106,8 @@ class TagService:
         tag_type = _tag_type(type)
         if self._meta.count(TAG, project.id) >= MAX_TAGS_PER_PROJECT:
             raise BadRequest(
-                f"A project can have at most {MAX_TAGS_PER_PROJECT} tags.", Code.BAD_REQUEST_EXCEED_TAG_PER_PROJECT_LIMIT
+                f"A project can have at most {MAX_TAGS_PER_PROJECT} tags.",
+                Code.BAD_REQUEST_EXCEED_TAG_PER_PROJECT_LIMIT,
             )
         self._check_single_negative(project.id, tag_type, None)
         tag = Tag(
@@ -123,7 +126,11 @@ class TagService:
         project = self._projects.get(project_id)
         for _ in range(_ETAG_RETRIES):
             current = self._find(project.id, tag_id)
-            name = current.name if changes.name is None else check_name(changes.name, "tag", Code.BAD_REQUEST_TAG_NAME)
+            name = (
+                current.name
+                if changes.name is None
+                else check_name(changes.name, "tag", Code.BAD_REQUEST_TAG_NAME)
+            )
             tag_type = current.type if changes.type is None else _tag_type(changes.type)
             self._check_single_negative(project.id, tag_type, current.id)
             updated = replace(

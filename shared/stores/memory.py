@@ -37,9 +37,7 @@ class MemoryMetadataStore:
                 raise NotFound(f"No {kind} with id {doc_id}.")
             return Stored(copy.deepcopy(stored.doc), stored.etag)
 
-    def replace(
-        self, kind: str, partition: str, doc: dict[str, Any], *, if_match: str | None = None
-    ) -> str:
+    def replace(self, kind: str, partition: str, doc: dict[str, Any], *, if_match: str | None = None) -> str:
         key = (kind, partition, doc["id"])
         with self._lock:
             current = self._docs.get(key)
@@ -94,7 +92,11 @@ class MemoryMetadataStore:
             items = [
                 s
                 for s in items
-                if (sort_key(s.doc, order_by) < position if descending else sort_key(s.doc, order_by) > position)
+                if (
+                    sort_key(s.doc, order_by) < position
+                    if descending
+                    else sort_key(s.doc, order_by) > position
+                )
             ]
         page = items[:limit]
         token = None

@@ -141,6 +141,12 @@ class _Handler(BaseHTTPRequestHandler):
     def big_declared(self) -> None:
         self._answer(200, b"x" * 5000)
 
+    def huge_declared(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(7 * 1024 * 1024))
+        self.end_headers()
+        self.close_connection = True
+
     def big_chunked(self) -> None:
         self.send_response(200)
         self.send_header("Transfer-Encoding", "chunked")
@@ -213,6 +219,7 @@ _ROUTES: dict[str, Callable[[_Handler], None]] = {
     "/redirect-metadata": _Handler.redirect_metadata,
     "/exact": _Handler.exact,
     "/big-declared": _Handler.big_declared,
+    "/huge-declared": _Handler.huge_declared,
     "/big-chunked": _Handler.big_chunked,
     "/big-unbounded": _Handler.big_unbounded,
     "/truncated": _Handler.truncated,
@@ -457,13 +464,18 @@ def test_body_over_max_bytes_is_refused(server: _Server, path: str) -> None:
     assert error.message == f"Could not download {url}: the image is larger than 1000 bytes."
 
 
-def test_size_limit_is_stated_in_megabytes(server: _Server) -> None:
-    policy = FetchPolicy(allow_private=True, max_bytes=6 * 1024 * 1024)
-    assert fetch_url(server.url("/image"), policy) == PAYLOAD
+def test_declared_length_over_the_limit_is_refused_before_the_body(server: _Server) -> None:
+    # The server declares 7 MB and sends none of it: only an early refusal reports the size.
     with pytest.raises(InvalidImage) as excinfo:
-        fetch_url(server.url("/image"), FetchPolicy(allow_private=True, max_bytes=len(PAYLOAD) - 1))
-    assert "larger than 1.99" in excinfo.value.message  # KB, for a limit under a megabyte
-    assert url_fetch._format_size(6 * 1024 * 1024) == "6 MB"
+        fetch_url(server.url("/huge-declared"), FetchPolicy(allow_private=True))
+    assert excinfo.value.create_status == "ErrorImageSize"
+    assert excinfo.value.message.endswith(": the image is larger than 6 MB.")
+
+
+def test_size_limit_is_stated_in_kilobytes(server: _Server) -> None:
+    with pytest.raises(InvalidImage) as excinfo:
+        fetch_url(server.url("/image"), FetchPolicy(allow_private=True, max_bytes=1024))
+    assert excinfo.value.message.endswith(": the image is larger than 1 KB.")
 
 
 # --- the deadline ------------------------------------------------------------------------------------
@@ -541,8 +553,8 @@ def test_loopback_is_refused_before_connecting(server: _Server, connects: list[s
         ("http://0.0.0.0/x.jpg", "0.0.0.0 is an unspecified address"),
         ("http://[::]/x.jpg", ":: is an unspecified address"),
         ("http://100.64.1.1/x.jpg", "100.64.1.1 is a shared (carrier-grade NAT) address"),
-        ("http://[::ffff:127.0.0.1]/x.jpg", "::ffff:7f00:1 is a loopback address"),
-        ("http://[::ffff:169.254.169.254]/x.jpg", "is a link-local address"),
+        ("http://[::ffff:127.0.0.1]/x.jpg", "::ffff:127.0.0.1 is a loopback address"),
+        ("http://[::ffff:169.254.169.254]/x.jpg", "::ffff:169.254.169.254 is a link-local address"),
         ("http://[fe80::1]/x.jpg", "fe80::1 is a link-local address"),
         ("http://[fd00::1]/x.jpg", "fd00::1 is a private address"),
         ("http://224.0.0.1/x.jpg", "224.0.0.1 is a multicast address"),
@@ -679,7 +691,8 @@ def test_check_address_refuses(ip: str, problem: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "ip", ["8.8.8.8", "1.1.1.1", "93.184.215.14", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+    "ip",
+    ["8.8.8.8", "1.1.1.1", "93.184.215.14", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"],
 )
 def test_check_address_accepts_public_unicast(ip: str) -> None:
     assert check_address(ip, allow_private=False) is None

@@ -23,8 +23,14 @@ from shared.services.images import RegionInput
 router = APIRouter(tags=["images"])
 
 
-@router.post("/projects/{projectId}/images/tags", operation_id="CreateImageTags", response_model=ImageTagCreateSummaryOut)
-def create_image_tags(services: ServicesDep, projectId: str, batch: ImageTagCreateBatchIn) -> ImageTagCreateSummaryOut:  # noqa: N803
+@router.post(
+    "/projects/{projectId}/images/tags",
+    operation_id="CreateImageTags",
+    response_model=ImageTagCreateSummaryOut,
+)
+def create_image_tags(
+    services: ServicesDep, projectId: str, batch: ImageTagCreateBatchIn
+) -> ImageTagCreateSummaryOut:  # noqa: N803
     pairs = [(t.image_id, t.tag_id) for t in batch.tags or ()]
     return image_tag_summary_out(services.images.add_tags(projectId, pairs))
 
@@ -47,9 +53,14 @@ def delete_image_tags(
     responses={207: {"model": ImageRegionCreateSummaryOut}},
 )
 def create_image_regions(
-    response: Response, services: ServicesDep, projectId: str, batch: ImageRegionCreateBatchIn  # noqa: N803
+    response: Response,
+    services: ServicesDep,
+    projectId: str,
+    batch: ImageRegionCreateBatchIn,  # noqa: N803
 ) -> ImageRegionCreateSummaryOut:
-    entries = [(r.image_id, RegionInput(r.tag_id, r.left, r.top, r.width, r.height)) for r in batch.regions or ()]
+    entries = [
+        (r.image_id, RegionInput(r.tag_id, r.left, r.top, r.width, r.height)) for r in batch.regions or ()
+    ]
     summary = services.images.add_regions(projectId, entries)
     if not summary.all_created:
         response.status_code = 207
@@ -85,5 +96,8 @@ def update_image_metadata(
         response.status_code = 207
     return ImageMetadataUpdateSummaryOut(
         is_batch_successful=ok,
-        images=[ImageMetadataUpdateEntryOut(image_id=r.image_id, status=r.status, metadata=r.metadata) for r in results],
+        images=[
+            ImageMetadataUpdateEntryOut(image_id=r.image_id, status=r.status, metadata=r.metadata)
+            for r in results
+        ],
     )

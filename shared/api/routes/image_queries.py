@@ -83,7 +83,9 @@ def get_image_count(
     return services.images.count_images(projectId, _query(tag_ids, tagging_status(tagging), filter))
 
 
-@router.get("/projects/{projectId}/images/tagged", operation_id="GetTaggedImages", response_model=list[ImageOut])
+@router.get(
+    "/projects/{projectId}/images/tagged", operation_id="GetTaggedImages", response_model=list[ImageOut]
+)
 def get_tagged_images(
     services: ServicesDep,
     uri_for: UriForDep,
@@ -98,7 +100,9 @@ def get_tagged_images(
     return _listed(services, projectId, _query(tag_ids, "Tagged", None, order_by, take, skip), uri_for)
 
 
-@router.get("/projects/{projectId}/images/tagged/count", operation_id="GetTaggedImageCount", response_model=int)
+@router.get(
+    "/projects/{projectId}/images/tagged/count", operation_id="GetTaggedImageCount", response_model=int
+)
 def get_tagged_image_count(
     services: ServicesDep,
     projectId: str,  # noqa: N803
@@ -109,7 +113,9 @@ def get_tagged_image_count(
     return services.images.count_images(projectId, _query(tag_ids, "Tagged"))
 
 
-@router.get("/projects/{projectId}/images/untagged", operation_id="GetUntaggedImages", response_model=list[ImageOut])
+@router.get(
+    "/projects/{projectId}/images/untagged", operation_id="GetUntaggedImages", response_model=list[ImageOut]
+)
 def get_untagged_images(
     services: ServicesDep,
     uri_for: UriForDep,
@@ -123,7 +129,9 @@ def get_untagged_images(
     return _listed(services, projectId, _query(None, "Untagged", None, order_by, take, skip), uri_for)
 
 
-@router.get("/projects/{projectId}/images/untagged/count", operation_id="GetUntaggedImageCount", response_model=int)
+@router.get(
+    "/projects/{projectId}/images/untagged/count", operation_id="GetUntaggedImageCount", response_model=int
+)
 def get_untagged_image_count(services: ServicesDep, projectId: str, iteration_id: IterationId = None) -> int:  # noqa: N803
     workspace_only(services, projectId, iteration_id)
     return services.images.count_images(projectId, _query(None, "Untagged"))

@@ -100,16 +100,19 @@ class SqliteMetadataStore:
 
     def read(self, kind: str, partition: str, doc_id: str) -> Stored:
         with self._lock:
-            row = self._db().execute(
-                "SELECT body, etag FROM docs WHERE kind = ? AND pk = ? AND id = ?", (kind, partition, doc_id)
-            ).fetchone()
+            row = (
+                self._db()
+                .execute(
+                    "SELECT body, etag FROM docs WHERE kind = ? AND pk = ? AND id = ?",
+                    (kind, partition, doc_id),
+                )
+                .fetchone()
+            )
         if row is None:
             raise NotFound(f"No {kind} with id {doc_id}.")
         return Stored(json.loads(row[0]), row[1])
 
-    def replace(
-        self, kind: str, partition: str, doc: dict[str, Any], *, if_match: str | None = None
-    ) -> str:
+    def replace(self, kind: str, partition: str, doc: dict[str, Any], *, if_match: str | None = None) -> str:
         etag = uuid.uuid4().hex
         sql = "UPDATE docs SET body = ?, etag = ? WHERE kind = ? AND pk = ? AND id = ?"
         params: list[Any] = [json.dumps(doc), etag, kind, partition, doc["id"]]
@@ -133,9 +136,11 @@ class SqliteMetadataStore:
                 self._raise_missing_or_stale(kind, partition, doc_id)
 
     def _raise_missing_or_stale(self, kind: str, partition: str, doc_id: str) -> None:
-        exists = self._db().execute(
-            "SELECT 1 FROM docs WHERE kind = ? AND pk = ? AND id = ?", (kind, partition, doc_id)
-        ).fetchone()
+        exists = (
+            self._db()
+            .execute("SELECT 1 FROM docs WHERE kind = ? AND pk = ? AND id = ?", (kind, partition, doc_id))
+            .fetchone()
+        )
         if exists:
             raise Conflict(f"The {kind} {doc_id} was changed by another request.")
         raise NotFound(f"No {kind} with id {doc_id}.")
