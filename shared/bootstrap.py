@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from shared.keys import Keys, resolve_keys
 from shared.net.url_fetch import FetchPolicy
 from shared.services.images import ImageService
+from shared.services.iterations import IterationQueries, IterationService
 from shared.services.projects import ProjectService
+from shared.services.snapshots import SnapshotStore
 from shared.services.tags import TagService
 from shared.settings import Settings
 from shared.stores.embedded.file_blobs import FileBlobStore
 from shared.stores.embedded.sqlite_metadata import SqliteMetadataStore
 from shared.stores.ports import BlobStore, MetadataStore
+from shared.stores.queue import InProcessQueue, WorkQueue
 
 __all__ = ["Services", "build_services"]
 
@@ -30,18 +33,28 @@ class Services:
     projects: ProjectService
     tags: TagService
     images: ImageService
+    iterations: IterationService
+    iteration_queries: IterationQueries
+    queue: WorkQueue
     fetch_policy: FetchPolicy
 
 
 def build_services(
-    settings: Settings, *, meta: MetadataStore | None = None, blobs: BlobStore | None = None
+    settings: Settings,
+    *,
+    meta: MetadataStore | None = None,
+    blobs: BlobStore | None = None,
+    queue: WorkQueue | None = None,
 ) -> Services:
-    """Wire the product. ``meta``/``blobs`` replace the embedded stores (tests pass fakes)."""
+    """Wire the product. ``meta``/``blobs``/``queue`` replace the embedded adapters (tests pass fakes)."""
     meta = meta or SqliteMetadataStore(settings.data_dir / "metadata.sqlite3")
     blobs = blobs or FileBlobStore(settings.data_dir / "blobs")
+    queue = queue or InProcessQueue()
     projects = ProjectService(meta, blobs)
     tags = TagService(meta, projects)
-    images = ImageService(meta, blobs, projects, tags)
+    snapshots = SnapshotStore(meta, blobs)
+    images = ImageService(meta, blobs, projects, tags, snapshots)
+    iterations = IterationService(meta, blobs, projects, tags, snapshots, queue)
     return Services(
         settings=settings,
         keys=resolve_keys(settings),
@@ -50,5 +63,8 @@ def build_services(
         projects=projects,
         tags=tags,
         images=images,
+        iterations=iterations,
+        iteration_queries=IterationQueries(iterations),
+        queue=queue,
         fetch_policy=FetchPolicy(allow_private=settings.allow_private_urls),
     )

@@ -1,13 +1,29 @@
-"""The ``cvstudio`` command: ``cvstudio serve --host H --port P --data-dir D``."""
+"""The ``cvstudio`` command.
+
+``cvstudio serve --host H --port P --data-dir D`` serves the API and runs queued training;
+``cvstudio train-iteration PROJECT_ID ITERATION_ID`` trains one iteration (the local worker's
+child process, and the Azure Container Apps job's command).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from shared.settings import Settings
+
 __all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    if args.data_dir is None:
+        return Settings()
+    return Settings(data_dir=Path(args.data_dir))
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -15,20 +31,13 @@ def _serve(args: argparse.Namespace) -> int:
 
     from shared.api.app import create_app
     from shared.bootstrap import build_services
-    from shared.settings import Settings
+    from shared.worker import LocalTrainingWorker
 
-    overrides: dict[str, object] = {}
-    if args.data_dir is not None:
-        overrides["data_dir"] = Path(args.data_dir)
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = _settings(args)
     services = build_services(settings)
     app = create_app(services)
     base = f"http://{args.host}:{args.port}"
-    where = (
-        "kept in " + str(settings.data_dir / "keys.json")
-        if services.keys.generated
-        else "from the environment"
-    )
+    where = "kept in " + str(settings.data_dir / "keys.json") if services.keys.generated else "from the environment"
     print(
         f"cvstudio is serving the Custom Vision API at {base}\n"
         f"  data dir:        {settings.data_dir.resolve()}\n"
@@ -38,7 +47,34 @@ def _serve(args: argparse.Namespace) -> int:
         f"  API docs:        {base}/docs",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    worker = LocalTrainingWorker(services)
+    worker.start()
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    finally:
+        worker.stop()
+    return 0
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A trainer whose server is gone stops too, so that a restart never trains the same iteration twice."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent_pid:
+                os._exit(3)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _train_iteration(args: argparse.Namespace) -> int:
+    from shared.bootstrap import build_services
+    from shared.trainer import train_iteration
+
+    if args.parent_pid:
+        _exit_with_parent(args.parent_pid)
+    train_iteration(build_services(_settings(args)), args.project_id, args.iteration_id)
     return 0
 
 
@@ -48,13 +84,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="serve the API on the embedded store")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
-    serve.add_argument(
-        "--data-dir", default=None, help="where data lives (default: $CVSTUDIO_DATA_DIR or .data)"
-    )
-    serve.add_argument(
-        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
-    )
+    serve.add_argument("--data-dir", default=None, help="where data lives (default: $CVSTUDIO_DATA_DIR or .data)")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     serve.set_defaults(handler=_serve)
+    train = commands.add_parser("train-iteration", help="train one queued iteration and record the result")
+    train.add_argument("project_id")
+    train.add_argument("iteration_id")
+    train.add_argument("--data-dir", default=None)
+    train.add_argument("--parent-pid", type=int, default=None, help="stop when this process is gone")
+    train.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    train.set_defaults(handler=_train_iteration)
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO))
     return int(args.handler(args))

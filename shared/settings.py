@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     public_base_url: str | None = None
     # Let URL uploads reach loopback and private networks (local testing only).
     allow_private_urls: bool = False
+    # An upper limit on Advanced training's wall time, below the reserved budget (None: the budget).
+    advanced_training_cap_seconds: float | None = None
     # Which roles this process serves: "all", "training" or "prediction".
     role: str = "all"
 

@@ -12,7 +12,16 @@ from fastapi.routing import APIRoute
 from shared.api.deps import require_training_key
 from shared.api.errors import install_error_handlers
 from shared.api.paths import TRAINING_PREFIX, ApiVersionPaths
-from shared.api.routes import artifacts, domains, image_labels, image_queries, image_uploads, projects, tags
+from shared.api.routes import (
+    artifacts,
+    domains,
+    image_labels,
+    image_queries,
+    image_uploads,
+    iterations,
+    projects,
+    tags,
+)
 from shared.api.uris import UriSigner
 from shared.bootstrap import Services
 
@@ -39,7 +48,7 @@ def create_app(services: Services) -> FastAPI:
     if services.settings.role in ("all", "training"):
         training = APIRouter(prefix=TRAINING_PREFIX, dependencies=[Depends(require_training_key)])
         # Literal paths (/images/tagged, /images/count, …) are registered before /images/{imageId}/….
-        for module in (domains, projects, tags, image_queries, image_uploads, image_labels):
+        for module in (domains, projects, tags, image_queries, image_uploads, image_labels, iterations):
             training.include_router(module.router)
         app.include_router(training)
         app.include_router(artifacts.router)

@@ -45,22 +45,16 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
-        return error_response(
-            404, Code.NOT_FOUND.value, "There is no such resource; check the URL and API version."
-        )
+        return error_response(404, Code.NOT_FOUND.value, "There is no such resource; check the URL and API version.")
     if exc.status_code == 405:
-        return error_response(
-            405, Code.BAD_REQUEST_NOT_SUPPORTED.value, "This method is not allowed on this resource."
-        )
+        return error_response(405, Code.BAD_REQUEST_NOT_SUPPORTED.value, "This method is not allowed on this resource.")
     code = Code.BAD_REQUEST.value if exc.status_code < 500 else Code.ERROR_UNKNOWN.value
     return error_response(exc.status_code, code, str(exc.detail))
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return error_response(
-        500, Code.ERROR_UNKNOWN.value, "The server failed to handle the request; see its log."
-    )
+    return error_response(500, Code.ERROR_UNKNOWN.value, "The server failed to handle the request; see its log.")
 
 
 def install_error_handlers(app: FastAPI) -> None:

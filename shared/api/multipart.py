@@ -89,8 +89,7 @@ async def read_image_parts(
     if _is_raw_image_type(media_type):
         return [await _read_raw(chunks, max_part_bytes)]
     raise UnsupportedMediaType(
-        f"Content type '{media_type}' is not supported here; "
-        "send multipart/form-data or application/octet-stream."
+        f"Content type '{media_type}' is not supported here; send multipart/form-data or application/octet-stream."
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from shared.domain.entities import metadata_pair
 from shared.domain.errors import BadRequest, Code
 from shared.domain.limits import DEFAULT_TAKE, MAX_TAKE
 from shared.stores.ports import ArrayContainsAny, Condition
@@ -29,7 +30,7 @@ def _term(text: str) -> str:
             f"Unsupported $filter term '{text.strip()}': use key eq 'value', joined by and/or.",
             Code.BAD_REQUEST_INVALID,
         )
-    return f"{match[1]}\x00{match[2].replace(chr(39) * 2, chr(39))}"
+    return metadata_pair(match[1], match[2].replace("''", "'"))
 
 
 def metadata_filter(expression: str | None) -> list[Condition]:
@@ -57,9 +58,7 @@ def tagging_status(value: str | None) -> str:
     for known in ("All", "Tagged", "Untagged"):
         if (value or "All").lower() == known.lower():
             return known
-    raise BadRequest(
-        f"taggingStatus must be All, Tagged or Untagged, not '{value}'.", Code.BAD_REQUEST_INVALID
-    )
+    raise BadRequest(f"taggingStatus must be All, Tagged or Untagged, not '{value}'.", Code.BAD_REQUEST_INVALID)
 
 
 def check_paging(take: int | None, skip: int | None) -> tuple[int, int]:

@@ -25,9 +25,7 @@ PREDICTION_VERSIONS = ("v3.0", "v3.1")
 TRAINING_PREFIX = "/customvision/v3.4-preview/training"
 PREDICTION_PREFIX = "/customvision/v3.1/prediction"
 
-_PATH = re.compile(
-    r"^/customvision/(?P<version>[^/]+)/(?P<api>training|prediction)(?P<rest>/.*)?$", re.IGNORECASE
-)
+_PATH = re.compile(r"^/customvision/(?P<version>[^/]+)/(?P<api>training|prediction)(?P<rest>/.*)?$", re.IGNORECASE)
 
 
 def canonical_path(path: str) -> tuple[str, str | None]:
@@ -38,9 +36,7 @@ def canonical_path(path: str) -> tuple[str, str | None]:
     version = match["version"].lower()
     api = match["api"].lower()
     versions, prefix = (
-        (TRAINING_VERSIONS, TRAINING_PREFIX)
-        if api == "training"
-        else (PREDICTION_VERSIONS, PREDICTION_PREFIX)
+        (TRAINING_VERSIONS, TRAINING_PREFIX) if api == "training" else (PREDICTION_VERSIONS, PREDICTION_PREFIX)
     )
     if version not in versions:
         return path, None

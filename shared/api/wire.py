@@ -8,13 +8,14 @@ in ``update_project``/``update_tag``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from shared.domain.catalogue import Domain
-from shared.domain.entities import Image, Project, Region, Tag
+from shared.domain.catalogue import Domain, find_domain
+from shared.domain.entities import COMPLETED, Image, Iteration, Project, Region, Tag
 from shared.services.images import ImageCreateSummary, RegionCreateSummary, RegionInput, TagCreateSummary
 from shared.services.tags import TagWithCount
 
@@ -29,13 +30,17 @@ __all__ = [
     "ImageTagCreateBatchIn",
     "ImageTagCreateSummaryOut",
     "ImageUrlCreateBatchIn",
+    "IterationIn",
+    "IterationOut",
     "ProjectIn",
     "ProjectOut",
     "TagIn",
     "TagOut",
+    "TrainingParametersIn",
     "UriFor",
     "domain_out",
     "image_out",
+    "iteration_out",
     "project_out",
     "tag_out",
 ]
@@ -139,9 +144,7 @@ def project_out(project: Project) -> ProjectOut:
             domain_id=project.domain_id,
             classification_type=project.classification_type,
             target_export_platforms=list(project.target_export_platforms),
-            image_processing_settings=ImageProcessingSettings(
-                augmentation_methods=project.augmentation_methods
-            ),
+            image_processing_settings=ImageProcessingSettings(augmentation_methods=project.augmentation_methods),
             export_model_container_uri=project.export_model_container_uri,
             notification_queue_uri=project.notification_queue_uri,
         ),
@@ -170,9 +173,7 @@ class TagIn(Wire):
 
 def tag_out(item: TagWithCount) -> TagOut:
     tag = item.tag
-    return TagOut(
-        id=tag.id, name=tag.name, description=tag.description, type=tag.type, image_count=item.image_count
-    )
+    return TagOut(id=tag.id, name=tag.name, description=tag.description, type=tag.type, image_count=item.image_count)
 
 
 # -- images -------------------------------------------------------------------------------------
@@ -343,9 +344,7 @@ class ImageRegionCreateSummaryOut(Wire):
     exceeded: list[ImageRegionCreateEntryIn]
 
 
-def image_region_summary_out(
-    summary: RegionCreateSummary, tags: Mapping[str, Tag]
-) -> ImageRegionCreateSummaryOut:
+def image_region_summary_out(summary: RegionCreateSummary, tags: Mapping[str, Tag]) -> ImageRegionCreateSummaryOut:
     def entries(pairs: list[tuple[str, RegionInput]]) -> list[ImageRegionCreateEntryIn]:
         return [
             ImageRegionCreateEntryIn(
@@ -361,8 +360,7 @@ def image_region_summary_out(
 
     return ImageRegionCreateSummaryOut(
         created=[
-            ImageRegionCreateResultOut(image_id=i, **_region_out(r, tags).model_dump())
-            for i, r in summary.created
+            ImageRegionCreateResultOut(image_id=i, **_region_out(r, tags).model_dump()) for i, r in summary.created
         ],
         duplicated=entries(summary.duplicated),
         exceeded=entries(summary.exceeded),
@@ -378,3 +376,75 @@ class ImageMetadataUpdateEntryOut(Wire):
 class ImageMetadataUpdateSummaryOut(Wire):
     is_batch_successful: bool
     images: list[ImageMetadataUpdateEntryOut]
+
+
+# -- iterations ---------------------------------------------------------------------------------
+
+
+class TrainingProgressOut(Wire):
+    """Not in Custom Vision's schema (the SDK ignores it): what the studio draws while training."""
+
+    stage: str
+    percent: int
+
+
+class IterationOut(Wire):
+    id: str
+    name: str
+    status: str
+    created: str
+    last_modified: str
+    trained_at: str | None
+    project_id: str
+    exportable: bool
+    exportable_to: list[str]
+    domain_id: str | None
+    classification_type: str
+    training_type: str
+    reserved_budget_in_hours: int
+    training_time_in_minutes: int
+    publish_name: str
+    original_publish_resource_id: str
+    custom_base_model_info: None = None
+    training_error_details: str | None
+    progress: TrainingProgressOut | None = None
+
+
+class IterationIn(Wire):
+    name: str | None = None
+
+
+class CustomBaseModelInfoIn(Wire):
+    project_id: str | None = None
+    iteration_id: str | None = None
+
+
+class TrainingParametersIn(Wire):
+    selected_tags: list[str] | None = None
+    custom_base_model_info: CustomBaseModelInfoIn | None = None
+
+
+def iteration_out(iteration: Iteration) -> IterationOut:
+    domain = find_domain(iteration.domain_id)
+    exportable = bool(domain and domain.exportable) and iteration.status == COMPLETED
+    progress = iteration.progress
+    return IterationOut(
+        id=iteration.id,
+        name=iteration.name,
+        status=iteration.status,
+        created=iteration.created,
+        last_modified=iteration.last_modified,
+        trained_at=iteration.trained_at,
+        project_id=iteration.project_id,
+        exportable=exportable,
+        exportable_to=list(domain.exportable_platforms) if exportable and domain else [],
+        domain_id=iteration.domain_id,
+        classification_type=iteration.classification_type,
+        training_type=iteration.training_type,
+        reserved_budget_in_hours=iteration.reserved_budget_in_hours,
+        training_time_in_minutes=math.ceil(iteration.training_seconds / 60),
+        publish_name=iteration.publish_name,
+        original_publish_resource_id=iteration.original_publish_resource_id,
+        training_error_details=iteration.training_error_details,
+        progress=TrainingProgressOut(stage=progress["stage"], percent=progress["percent"]) if progress else None,
+    )

@@ -8,6 +8,7 @@ normalised to 0..1 of the image's width and height, origin top-left.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -15,13 +16,16 @@ from typing import Any
 
 __all__ = [
     "IMAGE",
+    "ITERATION",
     "PROJECT",
     "TAG",
     "Image",
+    "Iteration",
     "ImageTag",
     "Project",
     "Region",
     "Tag",
+    "metadata_pair",
     "new_id",
     "utc_now",
 ]
@@ -38,6 +42,11 @@ TAG_TYPES = (REGULAR, NEGATIVE, GENERAL_PRODUCT)
 MULTICLASS = "Multiclass"
 MULTILABEL = "Multilabel"
 CLASSIFICATION_TYPES = (MULTICLASS, MULTILABEL)
+
+
+def metadata_pair(key: str, value: str) -> str:
+    """One metadata entry as a single unambiguous string (a JSON pair), for array queries."""
+    return json.dumps([key, value], separators=(",", ":"))
 
 
 def new_id() -> str:
@@ -212,8 +221,8 @@ class Image:
             "tagIds": list(self.tag_ids),
             "regionIds": [r.id for r in self.regions],
             "metadata": dict(self.metadata),
-            # ``key\x00value`` strings, so that a metadata ``$filter`` is an array query.
-            "metadataPairs": [f"{k}\x00{v}" for k, v in self.metadata.items()],
+            # So that a metadata ``$filter`` is an array query.
+            "metadataPairs": [metadata_pair(k, v) for k, v in self.metadata.items()],
         }
 
     @classmethod
@@ -234,5 +243,99 @@ class Image:
                 for r in doc.get("regions", ())
             ),
             metadata=dict(doc.get("metadata") or {}),
+            etag=etag,
+        )
+
+
+ITERATION = "iteration"
+TRAINING = "Training"
+COMPLETED = "Completed"
+FAILED = "Failed"
+REGULAR_TRAINING = "Regular"
+ADVANCED_TRAINING = "Advanced"
+TRAINING_TYPES = (REGULAR_TRAINING, ADVANCED_TRAINING)
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """One training run of a project and the model it produced.
+
+    ``status`` is exactly ``Training``, then ``Completed`` or ``Failed`` (clients poll with string
+    comparisons). ``progress`` is ``{"stage": str, "percent": int}`` while training.
+    """
+
+    id: str
+    project_id: str
+    number: int
+    name: str
+    status: str
+    created: str
+    last_modified: str
+    domain_id: str
+    classification_type: str
+    training_type: str
+    reserved_budget_in_hours: int
+    fingerprint: str
+    selected_tags: tuple[str, ...] = ()
+    trained_at: str | None = None
+    training_seconds: float = 0.0
+    training_error_details: str | None = None
+    publish_name: str = ""
+    original_publish_resource_id: str = ""
+    progress: dict[str, Any] | None = None
+    attempts: int = 0
+    etag: str | None = None
+
+    def with_changes(self, **changes: Any) -> Iteration:
+        return replace(self, **changes)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "projectId": self.project_id,
+            "number": self.number,
+            "name": self.name,
+            "nameKey": self.name.casefold(),
+            "status": self.status,
+            "created": self.created,
+            "lastModified": self.last_modified,
+            "domainId": self.domain_id,
+            "classificationType": self.classification_type,
+            "trainingType": self.training_type,
+            "reservedBudgetInHours": self.reserved_budget_in_hours,
+            "fingerprint": self.fingerprint,
+            "selectedTags": list(self.selected_tags),
+            "trainedAt": self.trained_at,
+            "trainingSeconds": self.training_seconds,
+            "trainingErrorDetails": self.training_error_details,
+            "publishName": self.publish_name,
+            "originalPublishResourceId": self.original_publish_resource_id,
+            "progress": self.progress,
+            "attempts": self.attempts,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], etag: str | None = None) -> Iteration:
+        return cls(
+            id=doc["id"],
+            project_id=doc["projectId"],
+            number=doc["number"],
+            name=doc["name"],
+            status=doc["status"],
+            created=doc["created"],
+            last_modified=doc["lastModified"],
+            domain_id=doc["domainId"],
+            classification_type=doc["classificationType"],
+            training_type=doc["trainingType"],
+            reserved_budget_in_hours=doc.get("reservedBudgetInHours", 0),
+            fingerprint=doc.get("fingerprint", ""),
+            selected_tags=tuple(doc.get("selectedTags") or ()),
+            trained_at=doc.get("trainedAt"),
+            training_seconds=doc.get("trainingSeconds", 0.0),
+            training_error_details=doc.get("trainingErrorDetails"),
+            publish_name=doc.get("publishName") or "",
+            original_publish_resource_id=doc.get("originalPublishResourceId") or "",
+            progress=doc.get("progress"),
+            attempts=doc.get("attempts", 0),
             etag=etag,
         )

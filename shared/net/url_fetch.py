@@ -224,9 +224,7 @@ def _handle_response(
     return _read_body(response, sock, policy.max_bytes, deadline)
 
 
-def _read_body(
-    response: http.client.HTTPResponse, sock: socket.socket, max_bytes: int, deadline: _Deadline
-) -> bytes:
+def _read_body(response: http.client.HTTPResponse, sock: socket.socket, max_bytes: int, deadline: _Deadline) -> bytes:
     """Read at most ``max_bytes`` (+1 to notice the excess), one socket read at a time.
 
     ``read1`` makes a single read per call, so the deadline is checked between every chunk a

@@ -30,9 +30,7 @@ def read_image(meta: MetadataStore, project_id: str, image_id: str) -> Image:
     return Image.from_doc(stored.doc, stored.etag)
 
 
-def update_image(
-    meta: MetadataStore, project_id: str, image_id: str, change: Callable[[Image], Image | None]
-) -> Image:
+def update_image(meta: MetadataStore, project_id: str, image_id: str, change: Callable[[Image], Image | None]) -> Image:
     """Apply ``change`` to the current record and save it; retry if another writer got there first.
 
     ``change`` returns the new image, or None when there is nothing to write.

@@ -29,6 +29,7 @@ from shared.domain.limits import (
 from shared.domain.validation import check_metadata, check_region, parse_guids
 from shared.services.image_records import iter_images, read_image, update_image
 from shared.services.projects import ProjectService
+from shared.services.snapshots import SnapshotStore
 from shared.services.tags import TagService
 from shared.stores.ports import ArrayContainsAny, ArrayEmpty, BlobStore, Condition, In, MetadataStore
 from shared.vision.images import inspect_image, render_variant
@@ -51,7 +52,6 @@ OK_DUPLICATE = "OKDuplicate"
 _IMAGE_NAMESPACE = uuid.UUID("6f1c2f4e-3b7a-4c1e-9a53-7f0e2d9b8c11")
 # Longest side of each served rendition, in pixels; "original" is the uploaded bytes.
 VARIANTS = {"original": 0, "resized": 1024, "thumbnail": 256}
-_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "BMP": "image/bmp", "GIF": "image/gif"}
 _SAME_BOX = 1e-6
 
 
@@ -142,12 +142,18 @@ def _blob_key(project_id: str, image_id: str, variant: str = "original") -> str:
 
 class ImageService:
     def __init__(
-        self, meta: MetadataStore, blobs: BlobStore, projects: ProjectService, tags: TagService
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        projects: ProjectService,
+        tags: TagService,
+        snapshots: SnapshotStore,
     ) -> None:
         self._meta = meta
         self._blobs = blobs
         self._projects = projects
         self._tags = tags
+        self._snapshots = snapshots
 
     # -- upload ---------------------------------------------------------------------------------
 
@@ -177,9 +183,7 @@ class ImageService:
                 try:
                     check_region(r.left, r.top, r.width, r.height)
                 except BadRequest as exc:
-                    raise BadRequest(
-                        f"Image {n} ({item.source or 'unnamed'}): {exc.message}", exc.code
-                    ) from None
+                    raise BadRequest(f"Image {n} ({item.source or 'unnamed'}): {exc.message}", exc.code) from None
         results = [self._create_one(project.id, item, batch_tags, pairs, tags) for item in items]
         return ImageCreateSummary(results)
 
@@ -267,10 +271,7 @@ class ImageService:
             candidate = current.with_changes(
                 tags=current.tags + tuple(new_tags), regions=current.regions + tuple(new_regions)
             )
-            if (
-                _mixes_negative(set(candidate.tag_ids), tags)
-                or len(candidate.regions) > MAX_REGIONS_PER_IMAGE
-            ):
+            if _mixes_negative(set(candidate.tag_ids), tags) or len(candidate.regions) > MAX_REGIONS_PER_IMAGE:
                 return None
             return candidate
 
@@ -310,7 +311,15 @@ class ImageService:
 
     # -- deletion -------------------------------------------------------------------------------
 
-    def delete_images(self, project_id: str, image_ids: Sequence[str], all_images: bool = False) -> None:
+    def delete_images(
+        self,
+        project_id: str,
+        image_ids: Sequence[str],
+        all_images: bool = False,
+        all_iterations: bool = False,
+    ) -> None:
+        """Delete from the workspace; the bytes stay while an iteration was trained on the image,
+        unless ``all_iterations`` removes the images from the iterations' snapshots too."""
         project = self._projects.get(project_id)
         if all_images:
             ids = [i.id for i in iter_images(self._meta, project.id)]
@@ -318,12 +327,16 @@ class ImageService:
             ids = parse_guids(image_ids, "image", limit=MAX_IMAGE_IDS_QUERY)
             if not ids:
                 raise BadRequest("Give imageIds, or allImages=true.", Code.BAD_REQUEST_REQUIRED_PARAM_IS_NULL)
+        if all_iterations:
+            self._snapshots.drop_images(project.id, set(ids))
+        kept_for_iterations = self._snapshots.referenced_images(project.id)
         for image_id in ids:
             try:
                 self._meta.delete(IMAGE, project.id, image_id)
             except NotFound:
                 continue
-            self._blobs.delete_prefix(f"projects/{project.id}/images/{image_id}/")
+            if image_id not in kept_for_iterations:
+                self._blobs.delete_prefix(f"projects/{project.id}/images/{image_id}/")
 
     # -- tags and regions on images ---------------------------------------------------------------
 
@@ -353,9 +366,7 @@ class ImageService:
         for image_id, tag_ids in wanted.items():
             outcome: dict[str, str] = {}
 
-            def add(
-                current: Image, tag_ids: list[str] = tag_ids, outcome: dict[str, str] = outcome
-            ) -> Image | None:
+            def add(current: Image, tag_ids: list[str] = tag_ids, outcome: dict[str, str] = outcome) -> Image | None:
                 outcome.clear()
                 have = {t.tag_id for t in current.tags}
                 total = set(current.tag_ids)
@@ -504,16 +515,21 @@ class ImageService:
     # -- bytes ------------------------------------------------------------------------------------
 
     def read_variant(self, project_id: str, image_id: str, variant: str) -> tuple[bytes, str]:
-        """The original bytes, or a resized/thumbnail JPEG rendered once and then kept."""
-        image = read_image(self._meta, project_id, image_id)
+        """The original bytes, or a resized/thumbnail JPEG rendered once and then kept.
+
+        Images deleted from the workspace but kept by an iteration are served from their bytes.
+        """
+        key = _blob_key(project_id, image_id.lower(), "original")
         if variant == "original":
-            return self._blobs.get(image.blob_key), _CONTENT_TYPES[image.format]
-        key = _blob_key(project_id, image.id, variant)
+            data = self._blobs.get(key)
+            return data, inspect_image(data).content_type
+        original = key
+        key = _blob_key(project_id, image_id.lower(), variant)
         try:
             return self._blobs.get(key), "image/jpeg"
         except NotFound:
             pass
-        data = render_variant(self._blobs.get(image.blob_key), max_side=VARIANTS[variant])
+        data = render_variant(self._blobs.get(original), max_side=VARIANTS[variant])
         self._blobs.put(key, data, "image/jpeg")
         return data, "image/jpeg"
 
@@ -525,6 +541,5 @@ def _mixes_negative(tag_ids: set[str], tags: Mapping[str, Tag]) -> bool:
 
 def _same_box(a: RegionInput | Region, b: Region) -> bool:
     return a.tag_id == b.tag_id and all(
-        abs(x - y) < _SAME_BOX
-        for x, y in ((a.left, b.left), (a.top, b.top), (a.width, b.width), (a.height, b.height))
+        abs(x - y) < _SAME_BOX for x, y in ((a.left, b.left), (a.top, b.top), (a.width, b.width), (a.height, b.height))
     )

@@ -33,9 +33,7 @@ class ProjectChanges:
 def _domain(domain_id: str | None) -> Domain:
     domain = find_domain(domain_id or DEFAULT_DOMAIN_ID)
     if domain is None:
-        raise BadRequest(
-            f"There is no domain with id '{domain_id}'.", Code.BAD_REQUEST_PROJECT_UNKNOWN_DOMAIN
-        )
+        raise BadRequest(f"There is no domain with id '{domain_id}'.", Code.BAD_REQUEST_PROJECT_UNKNOWN_DOMAIN)
     return domain
 
 
@@ -97,9 +95,7 @@ class ProjectService:
         """Every project, newest first."""
         token = None
         while True:
-            page = self._meta.query(
-                PROJECT, None, order_by="created", descending=True, limit=200, continuation=token
-            )
+            page = self._meta.query(PROJECT, None, order_by="created", descending=True, limit=200, continuation=token)
             yield from (Project.from_doc(s.doc, s.etag) for s in page.items)
             token = page.continuation
             if token is None:

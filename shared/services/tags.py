@@ -38,9 +38,7 @@ def _tag_type(value: str | None) -> str:
     for known in TAG_TYPES:
         if value.lower() == known.lower():
             return known
-    raise BadRequest(
-        f"Tag type must be one of {', '.join(TAG_TYPES)}, not '{value}'.", Code.BAD_REQUEST_TAG_TYPE
-    )
+    raise BadRequest(f"Tag type must be one of {', '.join(TAG_TYPES)}, not '{value}'.", Code.BAD_REQUEST_TAG_TYPE)
 
 
 class TagService:
@@ -94,9 +92,7 @@ class TagService:
             return
         others = self._meta.count(TAG, project_id, [Eq("type", NEGATIVE)])
         if others and not (tag_id and self._find(project_id, tag_id).type == NEGATIVE):
-            raise BadRequest(
-                "A project can have only one Negative tag.", Code.BAD_REQUEST_MULTIPLE_NEGATIVE_TAG
-            )
+            raise BadRequest("A project can have only one Negative tag.", Code.BAD_REQUEST_MULTIPLE_NEGATIVE_TAG)
 
     def create(
         self, project_id: str, name: str | None, description: str | None = None, type: str | None = None
@@ -126,11 +122,7 @@ class TagService:
         project = self._projects.get(project_id)
         for _ in range(_ETAG_RETRIES):
             current = self._find(project.id, tag_id)
-            name = (
-                current.name
-                if changes.name is None
-                else check_name(changes.name, "tag", Code.BAD_REQUEST_TAG_NAME)
-            )
+            name = current.name if changes.name is None else check_name(changes.name, "tag", Code.BAD_REQUEST_TAG_NAME)
             tag_type = current.type if changes.type is None else _tag_type(changes.type)
             self._check_single_negative(project.id, tag_type, current.id)
             updated = replace(

@@ -92,11 +92,7 @@ class MemoryMetadataStore:
             items = [
                 s
                 for s in items
-                if (
-                    sort_key(s.doc, order_by) < position
-                    if descending
-                    else sort_key(s.doc, order_by) > position
-                )
+                if (sort_key(s.doc, order_by) < position if descending else sort_key(s.doc, order_by) > position)
             ]
         page = items[:limit]
         token = None

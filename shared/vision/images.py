@@ -278,18 +278,14 @@ def _check_dimensions(width: int, height: int) -> None:
     if width <= 0 or height <= 0:
         raise _dimensions_error(f"Image is {width}x{height} pixels; both sides must be at least 1 pixel.")
     if max(width, height) > MAX_IMAGE_SIDE:
-        raise _dimensions_error(
-            f"Image is {width}x{height} pixels; the limit is {MAX_IMAGE_SIDE} pixels per side."
-        )
+        raise _dimensions_error(f"Image is {width}x{height} pixels; the limit is {MAX_IMAGE_SIDE} pixels per side.")
     if width * height > MAX_IMAGE_PIXELS:
         raise _dimensions_error(
-            f"Image is {width}x{height} pixels ({width * height} in all); the limit is "
-            f"{MAX_IMAGE_PIXELS} pixels."
+            f"Image is {width}x{height} pixels ({width * height} in all); the limit is {MAX_IMAGE_PIXELS} pixels."
         )
     if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
         raise InvalidImage(
-            f"Image is {width}x{height} pixels; the longer side may be at most "
-            f"{MAX_ASPECT_RATIO:g} times the shorter.",
+            f"Image is {width}x{height} pixels; the longer side may be at most {MAX_ASPECT_RATIO:g} times the shorter.",
             Code.BAD_REQUEST_IMAGE_ASPECT_RATIO,
             _STATUS_DIMENSIONS,
         )

@@ -247,7 +247,7 @@ def test_multipart_with_65_parts_is_refused_whole(client: httpx.Client) -> None:
 
 
 def test_curl_multipart_header_without_boundary_is_a_raw_image(client: httpx.Client) -> None:
-    """``curl --data-binary @img.jpg -H "Content-Type: multipart/form-data"`` (Microsoft's cURL quickstart)."""
+    """``curl --data-binary @img.jpg -H "Content-Type: multipart/form-data"`` (the cURL quickstart)."""
     project = new_project(client)
     data = jpeg((70, 70), (90, 90, 10))
 
@@ -261,6 +261,87 @@ def test_curl_multipart_header_without_boundary_is_a_raw_image(client: httpx.Cli
     [result] = summary["images"]
     assert result["status"] == "OK"
     assert fetch_bytes(client, result["image"]["originalImageUri"]) == data
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        f'multipart/form-data; boundary="{BOUNDARY}"',
+        f"Multipart/Form-Data; Boundary={BOUNDARY}",
+        f"multipart/form-data;boundary={BOUNDARY};charset=utf-8",
+    ],
+    ids=["quoted", "capitalised", "extra-param"],
+)
+def test_multipart_content_type_spellings(client: httpx.Client, content_type: str) -> None:
+    project = new_project(client)
+    data = jpeg((40, 44), (200, 200, 1))
+    body = multipart([(['Content-Disposition: form-data; name="imageData"'], data)])
+    reply = client.post(
+        f"{API}/projects/{project['id']}/images", content=body, headers={"Content-Type": content_type}
+    )
+    [result] = assert_json(reply)["images"]
+    assert result["status"] == "OK"
+    assert fetch_bytes(client, result["image"]["originalImageUri"]) == data
+
+
+@pytest.mark.parametrize("shape", ["raw", "multipart"])
+def test_chunked_upload_without_content_length(client: httpx.Client, shape: str) -> None:
+    """A streamed request body (Transfer-Encoding: chunked), in small uneven pieces."""
+    project = new_project(client)
+    data = jpeg((300, 200), (5, 50, 150))
+    body = (
+        data if shape == "raw" else multipart([(['Content-Disposition: form-data; name="imageData"'], data)])
+    )
+    headers = {"Content-Type": "application/octet-stream"} if shape == "raw" else form_type()
+
+    def pieces() -> Iterator[bytes]:
+        for start in range(0, len(body), 997):
+            yield body[start : start + 997]
+
+    reply = client.post(f"{API}/projects/{project['id']}/images", content=pieces(), headers=headers)
+
+    assert reply.request.headers.get("transfer-encoding") == "chunked"
+    [result] = assert_json(reply)["images"]
+    assert result["status"] == "OK"
+    assert fetch_bytes(client, result["image"]["originalImageUri"]) == data
+
+
+@pytest.mark.parametrize(
+    "content_type,body,code",
+    [
+        ("application/octet-stream", b"", "BadRequestImageBatch"),
+        (f"multipart/form-data; boundary={BOUNDARY}", f"--{BOUNDARY}--\r\n".encode(), "BadRequestImageBatch"),
+        (
+            f"multipart/form-data; boundary={BOUNDARY}",
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="imageData"\r\n\r\n'.encode()
+            + b"\x89PNG\r\n",
+            "BadRequestImageStream",
+        ),
+    ],
+    ids=["empty-raw", "no-parts", "truncated"],
+)
+def test_upload_without_a_complete_image_is_a_json_400(
+    client: httpx.Client, content_type: str, body: bytes, code: str
+) -> None:
+    project = new_project(client)
+    reply = client.post(
+        f"{API}/projects/{project['id']}/images", content=body, headers={"Content-Type": content_type}
+    )
+    assert_error(reply, 400, code)
+    assert image_count(client, project["id"]) == 0
+
+
+def test_raw_image_over_6_mb_is_207_error_image_size(client: httpx.Client) -> None:
+    project = new_project(client)
+    body = jpeg() + b"\0" * (6 * 1024 * 1024)
+    reply = client.post(
+        f"{API}/projects/{project['id']}/images",
+        content=body,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    summary = assert_json(reply, 207)
+    assert [r["status"] for r in summary["images"]] == ["ErrorImageSize"]
+    assert image_count(client, project["id"]) == 0
 
 
 # --- paths and versions ---------------------------------------------------------------------

@@ -6,7 +6,6 @@ import io
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
@@ -39,10 +38,6 @@ def cv_error(code: str, status: int) -> Iterator[pytest.ExceptionInfo[CustomVisi
     assert error.error is not None
     assert (error.error.code, error.response.status_code) == (code, status), str(error)
     assert error.error.message, "the error should say what went wrong"
-
-
-def read(path: Path) -> bytes:
-    return path.read_bytes()
 
 
 def png_bytes(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30)) -> bytes:

@@ -46,7 +46,9 @@ CATALOGUE = [
 ]
 
 
-def _upload(client: CustomVisionTrainingClient, project_id: str, paths: list[Path], tag_ids: list[str]) -> None:
+def _upload(
+    client: CustomVisionTrainingClient, project_id: str, paths: list[Path], tag_ids: list[str]
+) -> None:
     entries = [ImageFileCreateEntry(name=p.name, contents=p.read_bytes(), tag_ids=tag_ids) for p in paths]
     result = client.create_images_from_files(project_id, ImageFileCreateBatch(images=entries))
     assert result.is_batch_successful, [i.status for i in result.images]
@@ -259,6 +261,30 @@ def test_create_project_with_unknown_domain_is_refused(client: CustomVisionTrain
     assert name not in [p.name for p in client.get_projects()]
 
 
+def test_create_project_validation_codes(client: CustomVisionTrainingClient) -> None:
+    with cv_error("BadRequestProjectName", 400):
+        client.create_project("")
+    with cv_error("BadRequestProjectUnknownClassification", 400):
+        client.create_project(unique("Odd"), classification_type="Multiway")
+    with cv_error("BadRequestProjectUnsupportedExportPlatform", 400):
+        client.create_project(unique("Not compact"), target_export_platforms=["ONNX"])
+    with cv_error("BadRequestProjectDescription", 400):
+        client.create_project(unique("Wordy"), description="x" * 1025)
+
+
+def test_names_with_reserved_url_characters_round_trip(client: CustomVisionTrainingClient) -> None:
+    name = unique("Japanese Cherry/ü&x ? #")
+    project = client.create_project(name, description="a&b=c")
+    tag = client.create_tag(project.id, "Cherry/ü&x #?=", description="pink & white")
+
+    assert (client.get_project(project.id).name, client.get_project(project.id).description) == (
+        name,
+        "a&b=c",
+    )
+    got = client.get_tag(project.id, tag.id)
+    assert (got.name, got.description) == ("Cherry/ü&x #?=", "pink & white")
+
+
 def test_unknown_project_is_not_found(client: CustomVisionTrainingClient) -> None:
     missing = str(uuid.uuid4())
     with cv_error("NotFoundProject", 404):
@@ -296,7 +322,12 @@ def test_create_tags(client: CustomVisionTrainingClient) -> None:
     negative = client.create_tag(project.id, "Nothing", type="Negative")
 
     uuid.UUID(hemlock.id)
-    assert (hemlock.name, hemlock.description, hemlock.type, hemlock.image_count) == ("Hemlock", "", "Regular", 0)
+    assert (hemlock.name, hemlock.description, hemlock.type, hemlock.image_count) == (
+        "Hemlock",
+        "",
+        "Regular",
+        0,
+    )
     assert (cherry.name, cherry.description, cherry.type) == ("Japanese Cherry", "pink in spring", "Regular")
     assert (negative.name, negative.type) == ("Nothing", "Negative")
 
@@ -342,7 +373,12 @@ def test_update_tag_round_trip(client: CustomVisionTrainingClient, hemlock_image
     fetched.description = "a conifer"
     updated = client.update_tag(project.id, tag.id, fetched)
 
-    assert (updated.id, updated.name, updated.description, updated.type) == (tag.id, "Hemlock", "a conifer", "Regular")
+    assert (updated.id, updated.name, updated.description, updated.type) == (
+        tag.id,
+        "Hemlock",
+        "a conifer",
+        "Regular",
+    )
     assert updated.image_count == 2
     again = client.get_tag(project.id, tag.id)
     assert (again.name, again.description) == ("Hemlock", "a conifer")
@@ -381,6 +417,8 @@ def test_duplicate_tag_name_is_refused(client: CustomVisionTrainingClient) -> No
 
     with cv_error("BadRequestTagNameNotUnique", 400):
         client.create_tag(project.id, "Hemlock")
+    with cv_error("BadRequestTagNameNotUnique", 400):
+        client.create_tag(project.id, "HEMLOCK")
     fetched = client.get_tag(project.id, other.id)
     fetched.name = "Hemlock"
     with cv_error("BadRequestTagNameNotUnique", 400):

@@ -7,6 +7,7 @@ import pytest
 from shared.api.params import check_paging, metadata_filter, order_newest_first, split_list, tagging_status
 from shared.api.paths import PREDICTION_PREFIX, TRAINING_PREFIX, canonical_path
 from shared.api.uris import UriSigner
+from shared.domain.entities import metadata_pair
 from shared.domain.errors import BadRequest
 from shared.stores.ports import ArrayContainsAny
 
@@ -40,8 +41,8 @@ def test_lists_are_comma_joined() -> None:
 def test_metadata_filter_understands_and_or_and_quotes() -> None:
     conditions = metadata_filter("(color eq 'red' or color eq 'it''s') and shelf eq '3'")
     assert conditions == [
-        ArrayContainsAny("metadataPairs", ("color\x00red", "color\x00it's")),
-        ArrayContainsAny("metadataPairs", ("shelf\x003",)),
+        ArrayContainsAny("metadataPairs", (metadata_pair("color", "red"), metadata_pair("color", "it's"))),
+        ArrayContainsAny("metadataPairs", (metadata_pair("shelf", "3"),)),
     ]
     assert metadata_filter("  ") == []
 

@@ -39,26 +39,20 @@ async def stream(body: bytes, chunk_size: int | None = None) -> AsyncIterator[by
     yield b""
 
 
-def read(
-    content_type: str | None, body: bytes, chunk_size: int | None = None, **limits: int
-) -> list[UploadedPart]:
+def read(content_type: str | None, body: bytes, chunk_size: int | None = None, **limits: int) -> list[UploadedPart]:
     return run(read_image_parts(content_type, stream(body, chunk_size), **limits))
 
 
 def image_bytes(fmt: str, size: tuple[int, int] = (24, 16)) -> bytes:
     """A real image file; its bytes hold invalid UTF-8, and PNG's signature holds a CRLF."""
     image = Image.new("RGB", size)
-    image.putdata(
-        [((x * 37) % 256, (y * 91) % 256, (x * y) % 256) for y in range(size[1]) for x in range(size[0])]
-    )
+    image.putdata([((x * 37) % 256, (y * 91) % 256, (x * y) % 256) for y in range(size[1]) for x in range(size[0])])
     buffer = io.BytesIO()
     image.save(buffer, format=fmt)
     return buffer.getvalue()
 
 
-def part(
-    data: bytes, disposition: str = 'form-data; name="imageData"', content_type: str | None = None
-) -> bytes:
+def part(data: bytes, disposition: str = 'form-data; name="imageData"', content_type: str | None = None) -> bytes:
     headers = f"Content-Disposition: {disposition}\r\n"
     if content_type is not None:
         headers += f"Content-Type: {content_type}\r\n"
@@ -254,12 +248,8 @@ def test_malformed_multipart_is_a_bad_image_stream(body: bytes) -> None:
 
 
 @pytest.mark.parametrize("chunk_size", [None, 1, 7])
-@pytest.mark.parametrize(
-    "data", [PNG, JPEG, image_bytes("GIF"), image_bytes("BMP")], ids=["png", "jpeg", "gif", "bmp"]
-)
-def test_a_raw_image_under_a_multipart_boundary_is_read_leniently(
-    data: bytes, chunk_size: int | None
-) -> None:
+@pytest.mark.parametrize("data", [PNG, JPEG, image_bytes("GIF"), image_bytes("BMP")], ids=["png", "jpeg", "gif", "bmp"])
+def test_a_raw_image_under_a_multipart_boundary_is_read_leniently(data: bytes, chunk_size: int | None) -> None:
     assert read(FORM, data, chunk_size) == [UploadedPart(data, None, None, False)]
 
 

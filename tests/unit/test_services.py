@@ -12,6 +12,7 @@ from shared.domain.entities import IMAGE, PROJECT
 from shared.domain.errors import BadRequest, Code, NotFound
 from shared.services.images import ImageQuery, ImageService, NewImage, RegionInput
 from shared.services.projects import ProjectChanges, ProjectService
+from shared.services.snapshots import SnapshotStore
 from shared.services.tags import TagChanges, TagService
 from shared.stores.memory import MemoryBlobStore, MemoryMetadataStore
 
@@ -28,7 +29,7 @@ class World:
         self.blobs = MemoryBlobStore()
         self.projects = ProjectService(self.meta, self.blobs)
         self.tags = TagService(self.meta, self.projects)
-        self.images = ImageService(self.meta, self.blobs, self.projects, self.tags)
+        self.images = ImageService(self.meta, self.blobs, self.projects, self.tags, SnapshotStore(self.meta, self.blobs))
 
 
 @pytest.fixture
@@ -82,15 +83,9 @@ def test_a_negative_tag_cannot_share_an_image(world: World) -> None:
     project = world.projects.create("Neg")
     negative = world.tags.create(project.id, "none", type="Negative").tag
     apple = world.tags.create(project.id, "apple").tag
-    summary = world.images.create_images(
-        project.id, [NewImage("x", jpeg(4), tag_ids=[negative.id, apple.id])]
-    )
+    summary = world.images.create_images(project.id, [NewImage("x", jpeg(4), tag_ids=[negative.id, apple.id])])
     assert summary.images[0].status == "ErrorNegativeAndRegularTagOnSameImage"
-    image = (
-        world.images.create_images(project.id, [NewImage("y", jpeg(5), tag_ids=[negative.id])])
-        .images[0]
-        .image
-    )
+    image = world.images.create_images(project.id, [NewImage("y", jpeg(5), tag_ids=[negative.id])]).images[0].image
     assert image is not None
     with pytest.raises(BadRequest) as err:
         world.images.add_tags(project.id, [(image.id, apple.id)])
@@ -148,9 +143,7 @@ def test_regions_report_duplicates_and_paging_sees_every_image_once(world: World
     fork = world.tags.create(project.id, "fork").tag
     ids = [
         r.image.id
-        for r in world.images.create_images(
-            project.id, [NewImage(str(i), jpeg(10 + i)) for i in range(7)]
-        ).images
+        for r in world.images.create_images(project.id, [NewImage(str(i), jpeg(10 + i)) for i in range(7)]).images
         if r.image
     ]
     box = RegionInput(fork.id, 0.1, 0.1, 0.3, 0.3)
@@ -158,9 +151,7 @@ def test_regions_report_duplicates_and_paging_sees_every_image_once(world: World
     second = world.images.add_regions(project.id, [(ids[0], box)])
     assert len(first.created) == 1 and len(second.duplicated) == 1
     seen = [
-        i.id
-        for skip in range(0, 7, 3)
-        for i in world.images.list_images(project.id, ImageQuery(take=3, skip=skip))
+        i.id for skip in range(0, 7, 3) for i in world.images.list_images(project.id, ImageQuery(take=3, skip=skip))
     ]
     assert sorted(seen) == sorted(ids)
     tagged = world.images.list_images(project.id, ImageQuery(tagging="Tagged"))

@@ -561,9 +561,7 @@ def test_loopback_is_refused_before_connecting(server: _Server, connects: list[s
         ("https://10.0.0.1:8443/x.jpg", "10.0.0.1 is a private address"),
     ],
 )
-def test_private_addresses_are_refused_without_network_traffic(
-    connects: list[str], url: str, reason: str
-) -> None:
+def test_private_addresses_are_refused_without_network_traffic(connects: list[str], url: str, reason: str) -> None:
     with pytest.raises(InvalidImage) as excinfo:
         fetch_url(url, FetchPolicy())
     message = _refused(excinfo)

@@ -28,9 +28,7 @@ router = APIRouter(tags=["images"])
     operation_id="CreateImageTags",
     response_model=ImageTagCreateSummaryOut,
 )
-def create_image_tags(
-    services: ServicesDep, projectId: str, batch: ImageTagCreateBatchIn
-) -> ImageTagCreateSummaryOut:  # noqa: N803
+def create_image_tags(services: ServicesDep, projectId: str, batch: ImageTagCreateBatchIn) -> ImageTagCreateSummaryOut:  # noqa: N803
     pairs = [(t.image_id, t.tag_id) for t in batch.tags or ()]
     return image_tag_summary_out(services.images.add_tags(projectId, pairs))
 
@@ -58,9 +56,7 @@ def create_image_regions(
     projectId: str,
     batch: ImageRegionCreateBatchIn,  # noqa: N803
 ) -> ImageRegionCreateSummaryOut:
-    entries = [
-        (r.image_id, RegionInput(r.tag_id, r.left, r.top, r.width, r.height)) for r in batch.regions or ()
-    ]
+    entries = [(r.image_id, RegionInput(r.tag_id, r.left, r.top, r.width, r.height)) for r in batch.regions or ()]
     summary = services.images.add_regions(projectId, entries)
     if not summary.all_created:
         response.status_code = 207
@@ -97,7 +93,6 @@ def update_image_metadata(
     return ImageMetadataUpdateSummaryOut(
         is_batch_successful=ok,
         images=[
-            ImageMetadataUpdateEntryOut(image_id=r.image_id, status=r.status, metadata=r.metadata)
-            for r in results
+            ImageMetadataUpdateEntryOut(image_id=r.image_id, status=r.status, metadata=r.metadata) for r in results
         ],
     )

@@ -7,11 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from shared.api.deps import ServicesDep, UriForDep
-from shared.api.iterations import workspace_only
 from shared.api.params import check_paging, metadata_filter, order_newest_first, split_list, tagging_status
 from shared.api.wire import ImageOut, image_out
 from shared.bootstrap import Services
-from shared.domain.errors import BadRequest, Code
+from shared.domain.entities import Tag
 from shared.domain.limits import MAX_BATCH_TAGS
 from shared.domain.validation import parse_guids
 from shared.services.images import ImageQuery
@@ -46,10 +45,27 @@ def _query(
     )
 
 
-def _listed(services: Services, project_id: str, query: ImageQuery, uri_for: UriForDep) -> list[ImageOut]:
-    images = services.images.list_images(project_id, query)
-    tags = services.tags.by_id(project_id.lower())
+def _tags(services: Services, project_id: str, iteration_id: str | None) -> dict[str, Tag]:
+    if iteration_id:
+        return {t.tag.id: t.tag for t in services.iteration_queries.tags(project_id, iteration_id)}
+    return services.tags.by_id(project_id.lower())
+
+
+def _listed(
+    services: Services, project_id: str, iteration_id: str | None, query: ImageQuery, uri_for: UriForDep
+) -> list[ImageOut]:
+    if iteration_id:
+        images = services.iteration_queries.images(project_id, iteration_id, query)
+    else:
+        images = services.images.list_images(project_id, query)
+    tags = _tags(services, project_id, iteration_id)
     return [image_out(i, tags, uri_for) for i in images]
+
+
+def _counted(services: Services, project_id: str, iteration_id: str | None, query: ImageQuery) -> int:
+    if iteration_id:
+        return services.iteration_queries.count(project_id, iteration_id, query)
+    return services.images.count_images(project_id, query)
 
 
 @router.get("/projects/{projectId}/images", operation_id="GetImages", response_model=list[ImageOut])
@@ -65,9 +81,8 @@ def get_images(
     take: Take = None,
     skip: Skip = None,
 ) -> list[ImageOut]:
-    workspace_only(services, projectId, iteration_id)
     query = _query(tag_ids, tagging_status(tagging), filter, order_by, take, skip)
-    return _listed(services, projectId, query, uri_for)
+    return _listed(services, projectId, iteration_id, query, uri_for)
 
 
 @router.get("/projects/{projectId}/images/count", operation_id="GetImageCount", response_model=int)
@@ -79,13 +94,10 @@ def get_image_count(
     tagging: TaggingStatus = None,
     filter: Filter = None,
 ) -> int:
-    workspace_only(services, projectId, iteration_id)
-    return services.images.count_images(projectId, _query(tag_ids, tagging_status(tagging), filter))
+    return _counted(services, projectId, iteration_id, _query(tag_ids, tagging_status(tagging), filter))
 
 
-@router.get(
-    "/projects/{projectId}/images/tagged", operation_id="GetTaggedImages", response_model=list[ImageOut]
-)
+@router.get("/projects/{projectId}/images/tagged", operation_id="GetTaggedImages", response_model=list[ImageOut])
 def get_tagged_images(
     services: ServicesDep,
     uri_for: UriForDep,
@@ -96,26 +108,20 @@ def get_tagged_images(
     take: Take = None,
     skip: Skip = None,
 ) -> list[ImageOut]:
-    workspace_only(services, projectId, iteration_id)
-    return _listed(services, projectId, _query(tag_ids, "Tagged", None, order_by, take, skip), uri_for)
+    return _listed(services, projectId, iteration_id, _query(tag_ids, "Tagged", None, order_by, take, skip), uri_for)
 
 
-@router.get(
-    "/projects/{projectId}/images/tagged/count", operation_id="GetTaggedImageCount", response_model=int
-)
+@router.get("/projects/{projectId}/images/tagged/count", operation_id="GetTaggedImageCount", response_model=int)
 def get_tagged_image_count(
     services: ServicesDep,
     projectId: str,  # noqa: N803
     iteration_id: IterationId = None,
     tag_ids: TagIds = None,
 ) -> int:
-    workspace_only(services, projectId, iteration_id)
-    return services.images.count_images(projectId, _query(tag_ids, "Tagged"))
+    return _counted(services, projectId, iteration_id, _query(tag_ids, "Tagged"))
 
 
-@router.get(
-    "/projects/{projectId}/images/untagged", operation_id="GetUntaggedImages", response_model=list[ImageOut]
-)
+@router.get("/projects/{projectId}/images/untagged", operation_id="GetUntaggedImages", response_model=list[ImageOut])
 def get_untagged_images(
     services: ServicesDep,
     uri_for: UriForDep,
@@ -125,16 +131,12 @@ def get_untagged_images(
     take: Take = None,
     skip: Skip = None,
 ) -> list[ImageOut]:
-    workspace_only(services, projectId, iteration_id)
-    return _listed(services, projectId, _query(None, "Untagged", None, order_by, take, skip), uri_for)
+    return _listed(services, projectId, iteration_id, _query(None, "Untagged", None, order_by, take, skip), uri_for)
 
 
-@router.get(
-    "/projects/{projectId}/images/untagged/count", operation_id="GetUntaggedImageCount", response_model=int
-)
+@router.get("/projects/{projectId}/images/untagged/count", operation_id="GetUntaggedImageCount", response_model=int)
 def get_untagged_image_count(services: ServicesDep, projectId: str, iteration_id: IterationId = None) -> int:  # noqa: N803
-    workspace_only(services, projectId, iteration_id)
-    return services.images.count_images(projectId, _query(None, "Untagged"))
+    return _counted(services, projectId, iteration_id, _query(None, "Untagged"))
 
 
 @router.get("/projects/{projectId}/images/id", operation_id="GetImagesByIds", response_model=list[ImageOut])
@@ -145,9 +147,11 @@ def get_images_by_ids(
     image_ids: Annotated[str | None, Query(alias="imageIds")] = None,
     iteration_id: IterationId = None,
 ) -> list[ImageOut]:
-    workspace_only(services, projectId, iteration_id)
-    images = services.images.images_by_ids(projectId, split_list(image_ids))
-    tags = services.tags.by_id(projectId.lower())
+    if iteration_id:
+        images = services.iteration_queries.by_ids(projectId, iteration_id, split_list(image_ids))
+    else:
+        images = services.images.images_by_ids(projectId, split_list(image_ids))
+    tags = _tags(services, projectId, iteration_id)
     return [image_out(i, tags, uri_for) for i in images]
 
 
@@ -159,7 +163,7 @@ def delete_images(
     all_images: Annotated[bool, Query(alias="allImages")] = False,
     all_iterations: Annotated[bool, Query(alias="allIterations")] = False,
 ) -> Response:
-    if all_iterations and not all_images:
-        raise BadRequest("allIterations applies only together with allImages=true.", Code.BAD_REQUEST_INVALID)
-    services.images.delete_images(projectId, split_list(image_ids), all_images=all_images)
+    services.images.delete_images(
+        projectId, split_list(image_ids), all_images=all_images, all_iterations=all_iterations
+    )
     return Response(status_code=204)

@@ -76,9 +76,7 @@ async def create_images_from_data(
         NewImage(
             source=f'"{p.filename}"' if p.filename else None,
             data=None if p.too_large else p.data,
-            error=InvalidImage(
-                "The image is larger than 6 MB.", Code.BAD_REQUEST_IMAGE_SIZE_BYTES, "ErrorImageSize"
-            )
+            error=InvalidImage("The image is larger than 6 MB.", Code.BAD_REQUEST_IMAGE_SIZE_BYTES, "ErrorImageSize")
             if p.too_large
             else None,
         )
@@ -94,9 +92,7 @@ def _decode(contents: str | None) -> NewImage | bytes:
     except (binascii.Error, ValueError):
         return NewImage(
             source=None,
-            error=InvalidImage(
-                "The contents are not valid base64.", Code.BAD_REQUEST_IMAGE_FORMAT, "ErrorImageFormat"
-            ),
+            error=InvalidImage("The contents are not valid base64.", Code.BAD_REQUEST_IMAGE_FORMAT, "ErrorImageFormat"),
         )
 
 

@@ -1,4 +1,4 @@
-"""Tags: create, list with image counts, read, update, delete."""
+"""Tags: create, list with image counts (of the workspace or of an iteration), read, update, delete."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from shared.api.deps import ServicesDep
-from shared.api.iterations import workspace_only
 from shared.api.wire import TagIn, TagOut, tag_out
 from shared.services.tags import TagChanges
 
@@ -17,7 +16,8 @@ IterationId = Annotated[str | None, Query(alias="iterationId")]
 
 @router.get("/projects/{projectId}/tags", operation_id="GetTags", response_model=list[TagOut])
 def get_tags(services: ServicesDep, projectId: str, iteration_id: IterationId = None) -> list[TagOut]:  # noqa: N803
-    workspace_only(services, projectId, iteration_id)
+    if iteration_id:
+        return [tag_out(t) for t in services.iteration_queries.tags(projectId, iteration_id)]
     return [tag_out(t) for t in services.tags.list(projectId)]
 
 
@@ -33,8 +33,14 @@ def create_tag(
 
 
 @router.get("/projects/{projectId}/tags/{tagId}", operation_id="GetTag", response_model=TagOut)
-def get_tag(services: ServicesDep, projectId: str, tagId: str, iteration_id: IterationId = None) -> TagOut:  # noqa: N803
-    workspace_only(services, projectId, iteration_id)
+def get_tag(
+    services: ServicesDep,
+    projectId: str,  # noqa: N803
+    tagId: str,  # noqa: N803
+    iteration_id: IterationId = None,
+) -> TagOut:
+    if iteration_id:
+        return tag_out(services.iteration_queries.tag(projectId, iteration_id, tagId))
     return tag_out(services.tags.get(projectId, tagId))
 
 

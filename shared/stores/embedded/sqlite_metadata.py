@@ -76,6 +76,8 @@ class SqliteMetadataStore:
             conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # The trainer runs in its own process and writes progress beside the server.
+            conn.execute("PRAGMA busy_timeout=10000")
             conn.executescript(_SCHEMA)
             self._conn = conn
         return self._conn
@@ -178,10 +180,7 @@ class SqliteMetadataStore:
             pos = "" if value is None else value
             params += [pos, pos, last_id]
         direction = "DESC" if descending else "ASC"
-        sql = (
-            f"SELECT body, etag FROM docs WHERE {sql_where} "
-            f"ORDER BY {sort} {direction}, id {direction} LIMIT ?"
-        )
+        sql = f"SELECT body, etag FROM docs WHERE {sql_where} ORDER BY {sort} {direction}, id {direction} LIMIT ?"
         with self._lock:
             rows = self._db().execute(sql, [*params, limit + 1]).fetchall()
         items = [Stored(json.loads(body), etag) for body, etag in rows[:limit]]

@@ -1,0 +1,267 @@
+"""The trainer: load an iteration's snapshot -> evaluate on held-out images -> fit -> export -> record.
+
+One entry point, :func:`train_iteration`, used alike by the local worker (``cvstudio
+train-iteration``, in a child process) and by the Azure Container Apps job. It never leaves an
+iteration in ``Training``: any error marks it ``Failed`` with a reason a person can read.
+
+Evaluation (what ``get_iteration_performance`` reports) uses models that did not see the
+held-out images: a stratified 4:1 hold-out, or 5-fold when a tag is small (classification,
+where refitting on cached features is cheap). The model that is published is then fitted on
+every image. Artifacts written under ``projects/<p>/iterations/<i>/``: ``model.onnx``,
+``model.json`` (task, tag order, input size) and ``evaluation.json`` (held-out predictions).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.bootstrap import Services
+from shared.domain.catalogue import OBJECT_DETECTION, find_domain
+from shared.domain.entities import ADVANCED_TRAINING, MULTILABEL, NEGATIVE, TRAINING, Image, Iteration, Tag
+from shared.services.iterations import iteration_prefix
+from shared.services.snapshots import Snapshot
+from shared.vision.images import load_rgb
+from shared.vision.splits import FOLDS, assign_folds, uses_k_fold
+from shared.vision.training.dataset import TrainImage
+
+__all__ = ["ModelManifest", "model_keys", "train_iteration"]
+
+log = logging.getLogger(__name__)
+
+_PROGRESS_EVERY_SECONDS = 1.0
+
+
+def model_keys(project_id: str, iteration_id: str) -> dict[str, str]:
+    prefix = iteration_prefix(project_id, iteration_id)
+    return {
+        "model": prefix + "model.onnx",
+        "manifest": prefix + "model.json",
+        "evaluation": prefix + "evaluation.json",
+    }
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    """What the prediction path needs beside the ONNX file."""
+
+    task: str  # "classification" | "detection"
+    tag_ids: list[str]  # model output index -> tag id
+    multilabel: bool
+    negative_tag_id: str | None  # multilabel: reported as the probability that no tag applies
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.__dict__).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ModelManifest:
+        return cls(**json.loads(data))
+
+
+class _Progress:
+    """Maps a model's (stage, fraction) onto the iteration's percent, at most once a second."""
+
+    def __init__(self, services: Services, iteration: Iteration) -> None:
+        self._services = services
+        self._iteration = iteration
+        self._last = 0.0
+        self._span = (0, 100)
+
+    def phase(self, start: int, end: int, stage: str) -> None:
+        self._span = (start, end)
+        self.report(stage, 0.0, force=True)
+
+    def report(self, stage: str, fraction: float, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < _PROGRESS_EVERY_SECONDS:
+            return
+        self._last = now
+        start, end = self._span
+        percent = int(start + (end - start) * max(0.0, min(1.0, fraction)))
+        try:
+            self._services.iterations.report_progress(self._iteration.project_id, self._iteration.id, stage, percent)
+        except Exception:  # progress is a courtesy; training goes on
+            log.debug("progress update failed", exc_info=True)
+
+    def callback(self, prefix: str) -> Callable[[str, float], None]:
+        return lambda stage, fraction: self.report(f"{prefix}: {stage}", fraction)
+
+
+def _loader(services: Services, image: Image) -> Callable[[], Any]:
+    key = image.blob_key
+    return lambda: load_rgb(services.blobs.get(key))
+
+
+def _budget(services: Services, iteration: Iteration) -> float | None:
+    if iteration.training_type != ADVANCED_TRAINING:
+        return None
+    seconds = float(iteration.reserved_budget_in_hours * 3600)
+    cap = services.settings.advanced_training_cap_seconds
+    return min(seconds, cap) if cap else seconds
+
+
+def train_iteration(services: Services, project_id: str, iteration_id: str) -> None:
+    iteration = services.iterations.get(project_id, iteration_id)
+    if iteration.status != TRAINING:
+        log.info("iteration %s is %s; nothing to do", iteration_id, iteration.status)
+        return
+    started = time.monotonic()
+    progress = _Progress(services, iteration)
+    try:
+        _, snapshot = services.iterations.snapshot(project_id, iteration_id)
+        domain = find_domain(iteration.domain_id)
+        if domain is not None and domain.type == OBJECT_DETECTION:
+            _train_detector(services, iteration, snapshot, progress)
+        else:
+            _train_classifier(services, iteration, snapshot, progress)
+    except Exception as exc:
+        log.exception("training %s failed", iteration_id)
+        services.iterations.fail(project_id, iteration_id, f"Training failed: {type(exc).__name__}: {exc}")
+        return
+    services.iterations.complete(project_id, iteration_id, time.monotonic() - started)
+
+
+def _save(
+    services: Services,
+    iteration: Iteration,
+    export: Callable[[Path], None],
+    manifest: ModelManifest,
+    evaluation: dict[str, Any],
+) -> None:
+    keys = model_keys(iteration.project_id, iteration.id)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.onnx"
+        export(path)
+        services.blobs.put(keys["model"], path.read_bytes())
+    services.blobs.put(keys["manifest"], manifest.to_json(), "application/json")
+    services.blobs.put(keys["evaluation"], json.dumps(evaluation).encode(), "application/json")
+
+
+# -- classification -----------------------------------------------------------------------------------
+
+
+def _train_classifier(services: Services, iteration: Iteration, snapshot: Snapshot, progress: _Progress) -> None:
+    from shared.vision.training.classifier import Classifier, ClassifierConfig
+
+    multilabel = iteration.classification_type == MULTILABEL
+    regular = list(snapshot.regular_tags)
+    negative = next((t for t in snapshot.tags if t.type == NEGATIVE), None)
+    # Multiclass: the Negative tag is one more class. Multilabel: "none of these" = no label.
+    classes: list[Tag] = regular + ([negative] if negative is not None and not multilabel else [])
+    index = {t.id: n for n, t in enumerate(classes)}
+    regular_ids = {t.id for t in regular}
+    train = [
+        TrainImage(i.id, _loader(services, i), tuple(sorted(index[t.tag_id] for t in i.tags if t.tag_id in index)))
+        for i in snapshot.images
+    ]
+    config = ClassifierConfig(
+        num_classes=len(classes),
+        multilabel=multilabel,
+        advanced=iteration.training_type == ADVANCED_TRAINING,
+        budget_seconds=_budget(services, iteration),
+    )
+    classifier = Classifier(config)
+
+    counts = [sum(1 for i in train if n in i.labels) for n in range(len(regular))]
+    folds = assign_folds([i.labels for i in train], seed=0)
+    evaluated = range(FOLDS) if uses_k_fold(counts) else range(1)
+    held_out: list[dict[str, Any]] = []
+    for step, fold in enumerate(evaluated):
+        progress.phase(int(5 + 45 * step / len(evaluated)), int(5 + 45 * (step + 1) / len(evaluated)), "evaluating")
+        fit_on = [image for image, f in zip(train, folds, strict=True) if f != fold]
+        test = [(image, snap) for image, snap, f in zip(train, snapshot.images, folds, strict=True) if f == fold]
+        classifier.fit(fit_on, progress.callback("evaluating"))
+        probabilities = classifier.predict([image.load() for image, _ in test])
+        for (_, snap), row in zip(test, probabilities, strict=True):
+            held_out.append(
+                {
+                    "imageId": snap.id,
+                    "fold": fold,
+                    "trueTagIds": sorted(t.tag_id for t in snap.tags if t.tag_id in regular_ids),
+                    "scores": _class_scores(classes, row, multilabel, negative),
+                }
+            )
+    progress.phase(50, 92, "training")
+    classifier.fit(train, progress.callback("training"))
+    progress.phase(92, 100, "exporting")
+    manifest = ModelManifest(
+        task="classification",
+        tag_ids=[t.id for t in classes],
+        multilabel=multilabel,
+        negative_tag_id=negative.id if negative is not None and multilabel else None,
+    )
+    evaluation = {
+        "task": "classification",
+        "multiclass": not multilabel,
+        "tagIds": [t.id for t in regular],
+        "kFold": len(evaluated) > 1,
+        "images": held_out,
+    }
+    _save(services, iteration, lambda p: classifier.export_onnx(p, [t.name for t in classes]), manifest, evaluation)
+
+
+def _class_scores(classes: Sequence[Tag], row: Any, multilabel: bool, negative: Tag | None) -> dict[str, float]:
+    scores = {t.id: float(p) for t, p in zip(classes, row, strict=True)}
+    if multilabel and negative is not None:
+        none = 1.0
+        for p in row:
+            none *= 1.0 - float(p)
+        scores[negative.id] = none
+    return scores
+
+
+# -- detection ----------------------------------------------------------------------------------------
+
+
+def _train_detector(services: Services, iteration: Iteration, snapshot: Snapshot, progress: _Progress) -> None:
+    from shared.vision.training.detector import Detector, DetectorConfig
+
+    tags = list(snapshot.regular_tags)
+    index = {t.id: n for n, t in enumerate(tags)}
+    train = [
+        TrainImage(
+            i.id,
+            _loader(services, i),
+            boxes=tuple((index[r.tag_id], r.left, r.top, r.width, r.height) for r in i.regions if r.tag_id in index),
+        )
+        for i in snapshot.images
+    ]
+    budget = _budget(services, iteration)
+    advanced = iteration.training_type == ADVANCED_TRAINING
+
+    def detector(share: float) -> Any:
+        return Detector(
+            DetectorConfig(num_classes=len(tags), advanced=advanced, budget_seconds=budget * share if budget else None)
+        )
+
+    folds = assign_folds([tuple(b[0] for b in i.boxes) for i in train], seed=0)
+    progress.phase(3, 40, "evaluating")
+    evaluator = detector(0.4)
+    evaluator.fit([i for i, f in zip(train, folds, strict=True) if f != 0], progress.callback("evaluating"))
+    test = [(image, snap) for image, snap, f in zip(train, snapshot.images, folds, strict=True) if f == 0]
+    found = evaluator.predict([image.load() for image, _ in test])
+    held_out = [
+        {
+            "imageId": snap.id,
+            "fold": 0,
+            "trueBoxes": [[r.tag_id, r.left, r.top, r.width, r.height] for r in snap.regions if r.tag_id in index],
+            "predictedBoxes": [
+                [tags[int(d[0])].id, float(d[1]), float(d[2]), float(d[3]), float(d[4]), float(d[5])] for d in rows
+            ],
+        }
+        for (_, snap), rows in zip(test, found, strict=True)
+    ]
+    del evaluator
+    progress.phase(40, 94, "training")
+    final = detector(0.6)
+    final.fit(train, progress.callback("training"))
+    progress.phase(94, 100, "exporting")
+    manifest = ModelManifest(task="detection", tag_ids=[t.id for t in tags], multilabel=False, negative_tag_id=None)
+    evaluation = {"task": "detection", "tagIds": [t.id for t in tags], "kFold": False, "images": held_out}
+    _save(services, iteration, lambda p: final.export_onnx(p, [t.name for t in tags]), manifest, evaluation)
