@@ -6,12 +6,15 @@ explicitly. Nothing here connects at import time, and the adapters connect on fi
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from shared.keys import Keys, resolve_keys
 from shared.net.url_fetch import FetchPolicy
+from shared.services.exports import ExportService
 from shared.services.images import ImageService
 from shared.services.iterations import IterationQueries, IterationService
+from shared.services.performance import PerformanceService
 from shared.services.projects import ProjectService
 from shared.services.snapshots import SnapshotStore
 from shared.services.tags import TagService
@@ -35,6 +38,8 @@ class Services:
     images: ImageService
     iterations: IterationService
     iteration_queries: IterationQueries
+    performance: PerformanceService
+    exports: ExportService
     queue: WorkQueue
     fetch_policy: FetchPolicy
 
@@ -55,6 +60,7 @@ def build_services(
     snapshots = SnapshotStore(meta, blobs)
     images = ImageService(meta, blobs, projects, tags, snapshots)
     iterations = IterationService(meta, blobs, projects, tags, snapshots, queue)
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exports")
     return Services(
         settings=settings,
         keys=resolve_keys(settings),
@@ -65,6 +71,8 @@ def build_services(
         images=images,
         iterations=iterations,
         iteration_queries=IterationQueries(iterations),
+        performance=PerformanceService(iterations, blobs),
+        exports=ExportService(meta, blobs, iterations, background.submit),
         queue=queue,
         fetch_policy=FetchPolicy(allow_private=settings.allow_private_urls),
     )

@@ -25,26 +25,17 @@ from typing import Any
 from shared.bootstrap import Services
 from shared.domain.catalogue import OBJECT_DETECTION, find_domain
 from shared.domain.entities import ADVANCED_TRAINING, MULTILABEL, NEGATIVE, TRAINING, Image, Iteration, Tag
-from shared.services.iterations import iteration_prefix
+from shared.services.artifact_keys import evaluation_key, manifest_key, model_key
 from shared.services.snapshots import Snapshot
 from shared.vision.images import load_rgb
 from shared.vision.splits import FOLDS, assign_folds, uses_k_fold
 from shared.vision.training.dataset import TrainImage
 
-__all__ = ["ModelManifest", "model_keys", "train_iteration"]
+__all__ = ["ModelManifest", "train_iteration"]
 
 log = logging.getLogger(__name__)
 
 _PROGRESS_EVERY_SECONDS = 1.0
-
-
-def model_keys(project_id: str, iteration_id: str) -> dict[str, str]:
-    prefix = iteration_prefix(project_id, iteration_id)
-    return {
-        "model": prefix + "model.onnx",
-        "manifest": prefix + "model.json",
-        "evaluation": prefix + "evaluation.json",
-    }
 
 
 @dataclass(frozen=True)
@@ -134,13 +125,13 @@ def _save(
     manifest: ModelManifest,
     evaluation: dict[str, Any],
 ) -> None:
-    keys = model_keys(iteration.project_id, iteration.id)
+    project_id, iteration_id = iteration.project_id, iteration.id
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.onnx"
         export(path)
-        services.blobs.put(keys["model"], path.read_bytes())
-    services.blobs.put(keys["manifest"], manifest.to_json(), "application/json")
-    services.blobs.put(keys["evaluation"], json.dumps(evaluation).encode(), "application/json")
+        services.blobs.put(model_key(project_id, iteration_id), path.read_bytes())
+    services.blobs.put(manifest_key(project_id, iteration_id), manifest.to_json(), "application/json")
+    services.blobs.put(evaluation_key(project_id, iteration_id), json.dumps(evaluation).encode(), "application/json")
 
 
 # -- classification -----------------------------------------------------------------------------------

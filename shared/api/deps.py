@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -10,8 +11,9 @@ from shared.api.auth import require_key
 from shared.api.uris import UriSigner
 from shared.api.wire import UriFor
 from shared.bootstrap import Services
+from shared.services.exports import ExportRecord
 
-__all__ = ["ServicesDep", "UriForDep", "require_training_key"]
+__all__ = ["ExportUriDep", "ServicesDep", "UriForDep", "require_training_key"]
 
 
 def _services(request: Request) -> Services:
@@ -26,8 +28,12 @@ def require_training_key(request: Request, services: ServicesDep) -> None:
     require_key(request, "training-key", services.keys.training)
 
 
+def _base_url(request: Request, services: Services) -> str:
+    return services.settings.public_base_url or str(request.base_url).rstrip("/")
+
+
 def _uri_for(request: Request, services: ServicesDep) -> UriFor:
-    base = services.settings.public_base_url or str(request.base_url).rstrip("/")
+    base = _base_url(request, services)
     signer: UriSigner = request.app.state.uri_signer
 
     def uri_for(project_id: str, image_id: str, variant: str) -> str:
@@ -37,3 +43,16 @@ def _uri_for(request: Request, services: ServicesDep) -> UriFor:
 
 
 UriForDep = Annotated[UriFor, Depends(_uri_for)]
+
+
+def _export_uri(request: Request, services: ServicesDep) -> Callable[[ExportRecord], str]:
+    base = _base_url(request, services)
+    signer: UriSigner = request.app.state.uri_signer
+
+    def export_uri(record: ExportRecord) -> str:
+        return base + signer.sign(signer.export_path(record.project_id, record.iteration_id, record.file_name))
+
+    return export_uri
+
+
+ExportUriDep = Annotated[Callable[[ExportRecord], str], Depends(_export_uri)]

@@ -16,11 +16,18 @@ from pydantic.alias_generators import to_camel
 
 from shared.domain.catalogue import Domain, find_domain
 from shared.domain.entities import COMPLETED, Image, Iteration, Project, Region, Tag
+from shared.services.exports import ExportRecord
 from shared.services.images import ImageCreateSummary, RegionCreateSummary, RegionInput, TagCreateSummary
+from shared.services.performance import ImagePerformance
 from shared.services.tags import TagWithCount
+from shared.vision.evaluation import IterationPerformance
 
 __all__ = [
     "DomainOut",
+    "ExportOut",
+    "ImagePerformanceOut",
+    "IterationPerformanceOut",
+    "PredictionOut",
     "ImageCreateSummaryOut",
     "ImageFileCreateBatchIn",
     "ImageMetadataUpdateSummaryOut",
@@ -39,6 +46,10 @@ __all__ = [
     "TrainingParametersIn",
     "UriFor",
     "domain_out",
+    "export_out",
+    "image_performance_out",
+    "performance_out",
+    "prediction_out",
     "image_out",
     "iteration_out",
     "project_out",
@@ -447,4 +458,120 @@ def iteration_out(iteration: Iteration) -> IterationOut:
         original_publish_resource_id=iteration.original_publish_resource_id,
         training_error_details=iteration.training_error_details,
         progress=TrainingProgressOut(stage=progress["stage"], percent=progress["percent"]) if progress else None,
+    )
+
+
+# -- performance and exports ------------------------------------------------------------------------
+
+
+class TagPerformanceOut(Wire):
+    id: str
+    name: str
+    precision: float
+    precision_std_deviation: float
+    recall: float
+    recall_std_deviation: float
+    average_precision: float
+
+
+class IterationPerformanceOut(Wire):
+    per_tag_performance: list[TagPerformanceOut]
+    precision: float
+    precision_std_deviation: float
+    recall: float
+    recall_std_deviation: float
+    average_precision: float
+
+
+def performance_out(result: IterationPerformance, tags: Mapping[str, Tag]) -> IterationPerformanceOut:
+    return IterationPerformanceOut(
+        per_tag_performance=[
+            TagPerformanceOut(
+                id=t.tag_id,
+                name=tags[t.tag_id].name if t.tag_id in tags else "",
+                precision=t.precision,
+                precision_std_deviation=t.precision_std,
+                recall=t.recall,
+                recall_std_deviation=t.recall_std,
+                average_precision=t.average_precision,
+            )
+            for t in result.per_tag
+        ],
+        precision=result.precision,
+        precision_std_deviation=result.precision_std,
+        recall=result.recall,
+        recall_std_deviation=result.recall_std,
+        average_precision=result.average_precision,
+    )
+
+
+class BoundingBoxOut(Wire):
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+class PredictionOut(Wire):
+    probability: float
+    tag_id: str
+    tag_name: str
+    bounding_box: BoundingBoxOut | None = None
+    tag_type: str
+
+
+def prediction_out(
+    tag_id: str, probability: float, box: tuple[float, float, float, float] | None, tags: Mapping[str, Tag]
+) -> PredictionOut:
+    tag = tags.get(tag_id)
+    return PredictionOut(
+        probability=probability,
+        tag_id=tag_id,
+        tag_name=tag.name if tag else "",
+        bounding_box=BoundingBoxOut(left=box[0], top=box[1], width=box[2], height=box[3]) if box else None,
+        tag_type=tag.type if tag else "Regular",
+    )
+
+
+class ImagePerformanceOut(Wire):
+    predictions: list[PredictionOut]
+    id: str
+    created: str
+    width: int
+    height: int
+    image_uri: str
+    thumbnail_uri: str
+    tags: list[ImageTagOut] | None
+    regions: list[ImageRegionOut] | None
+
+
+def image_performance_out(item: ImagePerformance, tags: Mapping[str, Tag], uri_for: UriFor) -> ImagePerformanceOut:
+    image = image_out(item.image, tags, uri_for)
+    return ImagePerformanceOut(
+        predictions=[prediction_out(p.tag_id, p.probability, p.box, tags) for p in item.predictions],
+        id=image.id,
+        created=image.created,
+        width=image.width,
+        height=image.height,
+        image_uri=image.resized_image_uri,
+        thumbnail_uri=image.thumbnail_uri,
+        tags=image.tags,
+        regions=image.regions,
+    )
+
+
+class ExportOut(Wire):
+    platform: str
+    status: str
+    download_uri: str
+    flavor: str | None
+    newer_version_available: bool = False
+
+
+def export_out(record: ExportRecord, download_uri: str) -> ExportOut:
+    return ExportOut(
+        platform=record.platform,
+        status=record.status,
+        download_uri=download_uri if record.status == "Done" else "",
+        flavor=record.flavor,
     )

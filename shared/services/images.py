@@ -27,6 +27,7 @@ from shared.domain.limits import (
     MAX_TAGS_PER_IMAGE,
 )
 from shared.domain.validation import check_metadata, check_region, parse_guids
+from shared.services.artifact_keys import image_key, image_prefix
 from shared.services.image_records import iter_images, read_image, update_image
 from shared.services.projects import ProjectService
 from shared.services.snapshots import SnapshotStore
@@ -136,10 +137,6 @@ class MetadataUpdateResult:
     metadata: dict[str, str] | None
 
 
-def _blob_key(project_id: str, image_id: str, variant: str = "original") -> str:
-    return f"projects/{project_id}/images/{image_id}/{variant}"
-
-
 class ImageService:
     def __init__(
         self,
@@ -233,7 +230,7 @@ class ImageService:
             format=info.format,
             size_bytes=len(item.data),
             content_hash=digest,
-            blob_key=_blob_key(project_id, image_id),
+            blob_key=image_key(project_id, image_id),
             tags=tuple(image_tags),
             regions=tuple(regions),
             metadata=metadata,
@@ -336,7 +333,7 @@ class ImageService:
             except NotFound:
                 continue
             if image_id not in kept_for_iterations:
-                self._blobs.delete_prefix(f"projects/{project.id}/images/{image_id}/")
+                self._blobs.delete_prefix(image_prefix(project.id, image_id))
 
     # -- tags and regions on images ---------------------------------------------------------------
 
@@ -519,12 +516,12 @@ class ImageService:
 
         Images deleted from the workspace but kept by an iteration are served from their bytes.
         """
-        key = _blob_key(project_id, image_id.lower(), "original")
+        key = image_key(project_id, image_id.lower(), "original")
         if variant == "original":
             data = self._blobs.get(key)
             return data, inspect_image(data).content_type
         original = key
-        key = _blob_key(project_id, image_id.lower(), variant)
+        key = image_key(project_id, image_id.lower(), variant)
         try:
             return self._blobs.get(key), "image/jpeg"
         except NotFound:

@@ -39,6 +39,7 @@ from shared.domain.limits import (
     MIN_IMAGES_PER_TAG_DETECTION,
 )
 from shared.domain.validation import check_name, is_guid, parse_guids
+from shared.services.artifact_keys import image_prefix, iteration_prefix
 from shared.services.image_records import iter_images
 from shared.services.images import ImageQuery
 from shared.services.names import NameClaims
@@ -49,17 +50,13 @@ from shared.stores.conditions import matches
 from shared.stores.ports import BlobStore, Eq, MetadataStore
 from shared.stores.queue import WorkQueue
 
-__all__ = ["IterationQueries", "IterationService", "TrainRequest", "iteration_prefix"]
+__all__ = ["IterationQueries", "IterationService", "TrainRequest"]
 
 log = logging.getLogger(__name__)
 
 _ETAG_RETRIES = 8
 _TRAINING_LOCK = "training"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def iteration_prefix(project_id: str, iteration_id: str) -> str:
-    return f"projects/{project_id}/iterations/{iteration_id}/"
 
 
 @dataclass(frozen=True)
@@ -302,7 +299,7 @@ class IterationService:
             i.id for i in iter_images(self._meta, project.id)
         }
         for image_id in trained_on - still_needed:
-            self._blobs.delete_prefix(f"projects/{project.id}/images/{image_id}/")
+            self._blobs.delete_prefix(image_prefix(project.id, image_id))
         self._blobs.delete_prefix(iteration_prefix(project.id, iteration.id))
         self._snapshots.forget(iteration.id)
 

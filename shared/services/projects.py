@@ -9,6 +9,7 @@ from shared.domain.catalogue import DEFAULT_DOMAIN_ID, EXPORT_PLATFORMS, Domain,
 from shared.domain.entities import CLASSIFICATION_TYPES, MULTICLASS, PROJECT, Project, new_id, utc_now
 from shared.domain.errors import BadRequest, Code, Conflict, NotFound
 from shared.domain.validation import check_description, check_name, is_guid
+from shared.services.artifact_keys import project_prefix
 from shared.services.names import NameClaims
 from shared.stores.ports import BlobStore, MetadataStore
 
@@ -186,5 +187,5 @@ class ProjectService:
         # Metadata first, so that nothing ever points at bytes already removed.
         self._meta.delete(PROJECT, project.id, project.id)
         self._meta.delete_partition(project.id)
-        self._blobs.delete_prefix(f"projects/{project.id}/")
+        self._blobs.delete_prefix(project_prefix(project.id))
         self._names.release(_NAMES_SCOPE, project.name, project.id)

@@ -18,13 +18,10 @@ from typing import Any
 from shared.domain.entities import ITERATION, NEGATIVE, Image, Tag
 from shared.domain.errors import NotFound
 from shared.domain.limits import MAX_ITERATIONS_PER_PROJECT
+from shared.services.artifact_keys import snapshot_key
 from shared.stores.ports import BlobStore, MetadataStore
 
-__all__ = ["Snapshot", "SnapshotStore", "snapshot_key"]
-
-
-def snapshot_key(project_id: str, iteration_id: str) -> str:
-    return f"projects/{project_id}/iterations/{iteration_id}/snapshot.json"
+__all__ = ["Snapshot", "SnapshotStore"]
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ Detection (``evaluate_detection``)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -234,7 +235,7 @@ def evaluate_classification(
     scores = scores.reshape(n, k)
     truth = np.array([[t in s.true for t in tags] for s in samples], dtype=np.bool_).reshape(n, k)
     for s in samples:
-        if not all(np.isfinite(v) for v in s.scores.values()):
+        if not all(map(math.isfinite, s.scores.values())):
             raise ValueError("classification scores must be finite")
 
     predicted = scores >= threshold
@@ -469,7 +470,7 @@ def _check_box(box: GroundTruthBox | PredictedBox) -> None:
     values = [box.left, box.top, box.width, box.height]
     if isinstance(box, PredictedBox):
         values.append(box.score)
-    if not all(np.isfinite(v) for v in values):
+    if not all(map(math.isfinite, values)):
         raise ValueError(f"box values must be finite: {box!r}")
     if box.width < 0 or box.height < 0:
         raise ValueError(f"box width and height must not be negative: {box!r}")

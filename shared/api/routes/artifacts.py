@@ -1,4 +1,5 @@
-"""Image bytes behind signed URLs (``originalImageUri``, ``resizedImageUri``, ``thumbnailUri``).
+"""Bytes behind signed URLs: images (``originalImageUri``, ``resizedImageUri``, ``thumbnailUri``) and
+exported models (``downloadUri``).
 
 No key header: the URL's signature is the permission, so ``<img src>`` works in a browser.
 """
@@ -35,3 +36,22 @@ async def image_bytes(
         raise NotFound(f"Unknown image variant '{variant}'.", Code.NOT_FOUND)
     data, content_type = await run_in_threadpool(services.images.read_variant, projectId, imageId, variant)
     return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.get(ARTIFACT_PREFIX + "/{projectId}/iterations/{iterationId}/exports/{fileName}", include_in_schema=False)
+async def export_bytes(
+    request: Request,
+    services: ServicesDep,
+    projectId: str,  # noqa: N803
+    iterationId: str,  # noqa: N803
+    fileName: str,  # noqa: N803
+    expires: Annotated[str, Query()] = "",
+    sig: Annotated[str, Query()] = "",
+) -> Response:
+    signer: UriSigner = request.app.state.uri_signer
+    if not signer.verify(signer.export_path(projectId, iterationId, fileName), expires, sig):
+        raise Forbidden("This download link is invalid or has expired; list the exports again for a fresh link.")
+    data = await run_in_threadpool(services.exports.read, projectId, iterationId, fileName)
+    return Response(
+        data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{fileName}"'}
+    )

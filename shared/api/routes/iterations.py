@@ -1,4 +1,4 @@
-"""Iterations: train (which only enqueues), list newest first, read, rename, delete."""
+"""Iterations: train (which only enqueues), list newest first, read, rename, delete, performance, export."""
 
 from __future__ import annotations
 
@@ -6,8 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Response
 
-from shared.api.deps import ServicesDep
-from shared.api.wire import IterationIn, IterationOut, TrainingParametersIn, iteration_out
+from shared.api.deps import ExportUriDep, ServicesDep, UriForDep
+from shared.api.params import check_paging, order_newest_first, split_list
+from shared.api.wire import (
+    ExportOut,
+    ImagePerformanceOut,
+    IterationIn,
+    IterationOut,
+    IterationPerformanceOut,
+    TrainingParametersIn,
+    export_out,
+    image_performance_out,
+    iteration_out,
+    performance_out,
+)
 from shared.services.iterations import TrainRequest
 
 router = APIRouter(tags=["iterations"])
@@ -59,3 +71,82 @@ def update_iteration(
 def delete_iteration(services: ServicesDep, projectId: str, iterationId: str) -> Response:  # noqa: N803
     services.iterations.delete(projectId, iterationId)
     return Response(status_code=204)
+
+
+@router.get(
+    "/projects/{projectId}/iterations/{iterationId}/performance",
+    operation_id="GetIterationPerformance",
+    response_model=IterationPerformanceOut,
+)
+def get_iteration_performance(
+    services: ServicesDep,
+    projectId: str,  # noqa: N803
+    iterationId: str,  # noqa: N803
+    threshold: Annotated[float | None, Query()] = None,
+    overlap_threshold: Annotated[float | None, Query(alias="overlapThreshold")] = None,
+) -> IterationPerformanceOut:
+    result, tags = services.performance.performance(projectId, iterationId, threshold, overlap_threshold)
+    return performance_out(result, tags)
+
+
+@router.get(
+    "/projects/{projectId}/iterations/{iterationId}/performance/images",
+    operation_id="GetImagePerformances",
+    response_model=list[ImagePerformanceOut],
+)
+def get_image_performances(
+    services: ServicesDep,
+    uri_for: UriForDep,
+    projectId: str,  # noqa: N803
+    iterationId: str,  # noqa: N803
+    tag_ids: Annotated[str | None, Query(alias="tagIds")] = None,
+    order_by: Annotated[str | None, Query(alias="orderBy")] = None,
+    take: Annotated[int | None, Query()] = None,
+    skip: Annotated[int | None, Query()] = None,
+) -> list[ImagePerformanceOut]:
+    take_, skip_ = check_paging(take, skip)
+    found, tags = services.performance.image_performances(
+        projectId, iterationId, split_list(tag_ids), newest_first=order_newest_first(order_by), take=take_, skip=skip_
+    )
+    return [image_performance_out(item, tags, uri_for) for item in found]
+
+
+@router.get(
+    "/projects/{projectId}/iterations/{iterationId}/performance/images/count",
+    operation_id="GetImagePerformanceCount",
+    response_model=int,
+)
+def get_image_performance_count(
+    services: ServicesDep,
+    projectId: str,  # noqa: N803
+    iterationId: str,  # noqa: N803
+    tag_ids: Annotated[str | None, Query(alias="tagIds")] = None,
+) -> int:
+    return services.performance.image_performance_count(projectId, iterationId, split_list(tag_ids))
+
+
+@router.post(
+    "/projects/{projectId}/iterations/{iterationId}/export", operation_id="ExportIteration", response_model=ExportOut
+)
+def export_iteration(
+    services: ServicesDep,
+    export_uri: ExportUriDep,
+    projectId: str,  # noqa: N803
+    iterationId: str,  # noqa: N803
+    platform: Annotated[str | None, Query()] = None,
+    flavor: Annotated[str | None, Query()] = None,
+) -> ExportOut:
+    record = services.exports.export(projectId, iterationId, platform, flavor)
+    return export_out(record, export_uri(record))
+
+
+@router.get(
+    "/projects/{projectId}/iterations/{iterationId}/export", operation_id="GetExports", response_model=list[ExportOut]
+)
+def get_exports(
+    services: ServicesDep,
+    export_uri: ExportUriDep,
+    projectId: str,  # noqa: N803
+    iterationId: str,  # noqa: N803
+) -> list[ExportOut]:
+    return [export_out(r, export_uri(r)) for r in services.exports.list(projectId, iterationId)]

@@ -1,0 +1,51 @@
+"""Where each stored artifact lives in the blob store (one place for every key shape)."""
+
+from __future__ import annotations
+
+__all__ = [
+    "evaluation_key",
+    "export_key",
+    "image_key",
+    "image_prefix",
+    "iteration_prefix",
+    "manifest_key",
+    "model_key",
+    "project_prefix",
+    "snapshot_key",
+]
+
+
+def project_prefix(project_id: str) -> str:
+    return f"projects/{project_id}/"
+
+
+def image_prefix(project_id: str, image_id: str) -> str:
+    return f"projects/{project_id}/images/{image_id}/"
+
+
+def image_key(project_id: str, image_id: str, variant: str = "original") -> str:
+    return image_prefix(project_id, image_id) + variant
+
+
+def iteration_prefix(project_id: str, iteration_id: str) -> str:
+    return f"projects/{project_id}/iterations/{iteration_id}/"
+
+
+def snapshot_key(project_id: str, iteration_id: str) -> str:
+    return iteration_prefix(project_id, iteration_id) + "snapshot.json"
+
+
+def model_key(project_id: str, iteration_id: str) -> str:
+    return iteration_prefix(project_id, iteration_id) + "model.onnx"
+
+
+def manifest_key(project_id: str, iteration_id: str) -> str:
+    return iteration_prefix(project_id, iteration_id) + "model.json"
+
+
+def evaluation_key(project_id: str, iteration_id: str) -> str:
+    return iteration_prefix(project_id, iteration_id) + "evaluation.json"
+
+
+def export_key(project_id: str, iteration_id: str, name: str) -> str:
+    return iteration_prefix(project_id, iteration_id) + f"exports/{name}"
