@@ -15,14 +15,17 @@ from shared.services.exports import ExportService
 from shared.services.images import ImageService
 from shared.services.iterations import IterationQueries, IterationService
 from shared.services.performance import PerformanceService
+from shared.services.predictions import PredictionService
 from shared.services.projects import ProjectService
 from shared.services.snapshots import SnapshotStore
+from shared.services.suggestions import SuggestionService
 from shared.services.tags import TagService
 from shared.settings import Settings
 from shared.stores.embedded.file_blobs import FileBlobStore
 from shared.stores.embedded.sqlite_metadata import SqliteMetadataStore
 from shared.stores.ports import BlobStore, MetadataStore
 from shared.stores.queue import InProcessQueue, WorkQueue
+from shared.vision.inference import ModelCache
 
 __all__ = ["Services", "build_services"]
 
@@ -40,6 +43,8 @@ class Services:
     iteration_queries: IterationQueries
     performance: PerformanceService
     exports: ExportService
+    predictions: PredictionService
+    suggestions: SuggestionService
     queue: WorkQueue
     fetch_policy: FetchPolicy
 
@@ -61,6 +66,7 @@ def build_services(
     images = ImageService(meta, blobs, projects, tags, snapshots)
     iterations = IterationService(meta, blobs, projects, tags, snapshots, queue)
     background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exports")
+    predictions = PredictionService(meta, blobs, projects, tags, iterations, images, ModelCache())
     return Services(
         settings=settings,
         keys=resolve_keys(settings),
@@ -73,6 +79,8 @@ def build_services(
         iteration_queries=IterationQueries(iterations),
         performance=PerformanceService(iterations, blobs),
         exports=ExportService(meta, blobs, iterations, background.submit),
+        predictions=predictions,
+        suggestions=SuggestionService(meta, blobs, projects, tags, iterations, predictions),
         queue=queue,
         fetch_policy=FetchPolicy(allow_private=settings.allow_private_urls),
     )

@@ -1,4 +1,7 @@
-"""The ASGI app: the Custom Vision Training API (and, later, the Prediction API) on one FastAPI app.
+"""The ASGI app: the Custom Vision Training and Prediction APIs on one FastAPI app.
+
+The settings' ``role`` decides which of the two this process serves: Azure runs them as separate
+apps with separate keys; ``cvstudio serve`` runs both.
 
 uvicorn serves it locally (``cvstudio serve``); ``azure.functions.AsgiFunctionApp`` serves the
 same app in Azure (``function_app.py``).
@@ -9,9 +12,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from shared.api.deps import require_training_key
+from shared.api.deps import require_prediction_key, require_training_key
 from shared.api.errors import install_error_handlers
-from shared.api.paths import TRAINING_PREFIX, ApiVersionPaths
+from shared.api.paths import PREDICTION_PREFIX, TRAINING_PREFIX, ApiVersionPaths
 from shared.api.routes import (
     artifacts,
     domains,
@@ -19,7 +22,10 @@ from shared.api.routes import (
     image_queries,
     image_uploads,
     iterations,
+    prediction_api,
     projects,
+    stored_predictions,
+    suggestions,
     tags,
 )
 from shared.api.uris import UriSigner
@@ -48,10 +54,17 @@ def create_app(services: Services) -> FastAPI:
     if services.settings.role in ("all", "training"):
         training = APIRouter(prefix=TRAINING_PREFIX, dependencies=[Depends(require_training_key)])
         # Literal paths (/images/tagged, /images/count, …) are registered before /images/{imageId}/….
-        for module in (domains, projects, tags, image_queries, image_uploads, image_labels, iterations):
+        for module in (
+            domains, projects, tags, image_queries, image_uploads, image_labels, iterations, stored_predictions,
+            suggestions,
+        ):  # fmt: skip
             training.include_router(module.router)
         app.include_router(training)
         app.include_router(artifacts.router)
+    if services.settings.role in ("all", "prediction"):
+        prediction = APIRouter(prefix=PREDICTION_PREFIX, dependencies=[Depends(require_prediction_key)])
+        prediction.include_router(prediction_api.router)
+        app.include_router(prediction)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

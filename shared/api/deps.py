@@ -13,7 +13,14 @@ from shared.api.wire import UriFor
 from shared.bootstrap import Services
 from shared.services.exports import ExportRecord
 
-__all__ = ["ExportUriDep", "ServicesDep", "UriForDep", "require_training_key"]
+__all__ = [
+    "ExportUriDep",
+    "PredictionUriForDep",
+    "ServicesDep",
+    "UriForDep",
+    "require_prediction_key",
+    "require_training_key",
+]
 
 
 def _services(request: Request) -> Services:
@@ -26,6 +33,10 @@ ServicesDep = Annotated[Services, Depends(_services)]
 
 def require_training_key(request: Request, services: ServicesDep) -> None:
     require_key(request, "training-key", services.keys.training)
+
+
+def require_prediction_key(request: Request, services: ServicesDep) -> None:
+    require_key(request, "prediction-key", services.keys.prediction)
 
 
 def _base_url(request: Request, services: Services) -> str:
@@ -43,6 +54,19 @@ def _uri_for(request: Request, services: ServicesDep) -> UriFor:
 
 
 UriForDep = Annotated[UriFor, Depends(_uri_for)]
+
+
+def _prediction_uri_for(request: Request, services: ServicesDep) -> UriFor:
+    base = _base_url(request, services)
+    signer: UriSigner = request.app.state.uri_signer
+
+    def uri_for(project_id: str, prediction_id: str, variant: str) -> str:
+        return base + signer.sign(signer.prediction_path(project_id, prediction_id, variant))
+
+    return uri_for
+
+
+PredictionUriForDep = Annotated[UriFor, Depends(_prediction_uri_for)]
 
 
 def _export_uri(request: Request, services: ServicesDep) -> Callable[[ExportRecord], str]:

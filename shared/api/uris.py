@@ -28,6 +28,9 @@ class UriSigner:
     def image_path(self, project_id: str, image_id: str, variant: str) -> str:
         return f"{ARTIFACT_PREFIX}/{project_id}/images/{image_id}/{variant}"
 
+    def prediction_path(self, project_id: str, prediction_id: str, variant: str) -> str:
+        return f"{ARTIFACT_PREFIX}/{project_id}/predictions/{prediction_id}/{variant}"
+
     def export_path(self, project_id: str, iteration_id: str, file_name: str) -> str:
         return f"{ARTIFACT_PREFIX}/{project_id}/iterations/{iteration_id}/exports/{file_name}"
 

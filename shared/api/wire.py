@@ -9,7 +9,8 @@ in ``update_project``/``update_tag``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -19,10 +20,29 @@ from shared.domain.entities import COMPLETED, Image, Iteration, Project, Region,
 from shared.services.exports import ExportRecord
 from shared.services.images import ImageCreateSummary, RegionCreateSummary, RegionInput, TagCreateSummary
 from shared.services.performance import ImagePerformance
+from shared.services.predictions import PredictedTag, PredictionResult
+from shared.services.suggestions import Suggestion
 from shared.services.tags import TagWithCount
 from shared.vision.evaluation import IterationPerformance
 
 __all__ = [
+    "ImageIdCreateBatchIn",
+    "ImagePredictionOut",
+    "ImageRegionProposalOut",
+    "ImageUrlIn",
+    "PredictionQueryResultOut",
+    "PredictionQueryTokenIn",
+    "PredictionQueryTokenOut",
+    "RegionProposalOut",
+    "StoredImagePredictionOut",
+    "SuggestedTagAndRegionOut",
+    "SuggestedTagAndRegionQueryOut",
+    "SuggestedTagAndRegionQueryTokenIn",
+    "TagFilterIn",
+    "image_prediction_out",
+    "stored_prediction_out",
+    "stored_suggestion_out",
+    "suggestion_out",
     "DomainOut",
     "ExportOut",
     "ImagePerformanceOut",
@@ -512,6 +532,10 @@ class BoundingBoxOut(Wire):
     height: float
 
 
+def _box_out(box: Sequence[float] | None) -> BoundingBoxOut | None:
+    return BoundingBoxOut(left=box[0], top=box[1], width=box[2], height=box[3]) if box else None
+
+
 class PredictionOut(Wire):
     probability: float
     tag_id: str
@@ -528,7 +552,7 @@ def prediction_out(
         probability=probability,
         tag_id=tag_id,
         tag_name=tag.name if tag else "",
-        bounding_box=BoundingBoxOut(left=box[0], top=box[1], width=box[2], height=box[3]) if box else None,
+        bounding_box=_box_out(box),
         tag_type=tag.type if tag else "Regular",
     )
 
@@ -575,3 +599,174 @@ def export_out(record: ExportRecord, download_uri: str) -> ExportOut:
         download_uri=download_uri if record.status == "Done" else "",
         flavor=record.flavor,
     )
+
+
+# -- predictions ------------------------------------------------------------------------------------
+
+
+class ImagePredictionOut(Wire):
+    id: str
+    project: str
+    iteration: str
+    created: str
+    predictions: list[PredictionOut]
+
+
+class StoredImagePredictionOut(ImagePredictionOut):
+    resized_image_uri: str
+    thumbnail_uri: str
+    original_image_uri: str
+    domain: str
+
+
+def _predictions_out(found: Sequence[PredictedTag]) -> list[PredictionOut]:
+    return [
+        PredictionOut(
+            probability=p.probability,
+            tag_id=p.tag_id,
+            tag_name=p.tag_name,
+            tag_type=p.tag_type,
+            bounding_box=_box_out(p.box),
+        )
+        for p in found
+    ]
+
+
+def image_prediction_out(result: PredictionResult) -> ImagePredictionOut:
+    return ImagePredictionOut(
+        id=result.id,
+        project=result.project_id,
+        iteration=result.iteration_id,
+        created=result.created,
+        predictions=_predictions_out(result.predictions),
+    )
+
+
+def stored_prediction_out(result: PredictionResult, uri_for: UriFor) -> StoredImagePredictionOut:
+    return StoredImagePredictionOut(
+        **image_prediction_out(result).model_dump(),
+        resized_image_uri=uri_for(result.project_id, result.id, "resized"),
+        thumbnail_uri=uri_for(result.project_id, result.id, "thumbnail"),
+        original_image_uri=uri_for(result.project_id, result.id, "original"),
+        domain=result.domain_id,
+    )
+
+
+class ImageUrlIn(Wire):
+    url: str
+
+
+class PredictionQueryTagIn(Wire):
+    id: str
+    min_threshold: float = 0.0
+    max_threshold: float = 1.0
+
+
+class PredictionQueryTokenIn(Wire):
+    session: str | None = None
+    continuation: str | None = None
+    max_count: int | None = None
+    order_by: str | None = None
+    tags: list[PredictionQueryTagIn] | None = None
+    iteration_id: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    application: str | None = None
+
+
+class PredictionQueryTokenOut(Wire):
+    session: str | None = None
+    continuation: str | None = None
+    max_count: int | None = None
+    order_by: str | None = None
+    tags: list[PredictionQueryTagIn] | None = None
+    iteration_id: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    application: str | None = None
+
+
+class PredictionQueryResultOut(Wire):
+    token: PredictionQueryTokenOut
+    results: list[StoredImagePredictionOut]
+
+
+class ImageIdCreateEntryIn(Wire):
+    id: str
+    tag_ids: list[str] | None = None
+    regions: list[RegionIn] | None = None
+
+
+class ImageIdCreateBatchIn(Wire):
+    images: list[ImageIdCreateEntryIn] | None = None
+    tag_ids: list[str] | None = None
+    metadata: dict[str, str] | None = None
+
+
+# -- suggestions --------------------------------------------------------------------------------------
+
+
+class SuggestedTagAndRegionOut(ImagePredictionOut):
+    prediction_uncertainty: float
+
+
+class StoredSuggestedTagAndRegionOut(SuggestedTagAndRegionOut):
+    width: int
+    height: int
+    resized_image_uri: str
+    thumbnail_uri: str
+    original_image_uri: str
+    domain: str
+
+
+def suggestion_out(found: Suggestion) -> SuggestedTagAndRegionOut:
+    return SuggestedTagAndRegionOut(
+        id=found.image.id,
+        project=found.image.project_id,
+        iteration=found.iteration_id,
+        created=found.created,
+        predictions=_predictions_out(found.predictions),
+        prediction_uncertainty=found.uncertainty,
+    )
+
+
+def stored_suggestion_out(found: Suggestion, uri_for: UriFor, domain_id: str) -> StoredSuggestedTagAndRegionOut:
+    return StoredSuggestedTagAndRegionOut(
+        **suggestion_out(found).model_dump(),
+        width=found.image.width,
+        height=found.image.height,
+        resized_image_uri=uri_for(found.image.project_id, found.image.id, "resized"),
+        thumbnail_uri=uri_for(found.image.project_id, found.image.id, "thumbnail"),
+        original_image_uri=uri_for(found.image.project_id, found.image.id, "original"),
+        domain=domain_id,
+    )
+
+
+class SuggestedTagAndRegionQueryTokenIn(Wire):
+    tag_ids: list[str] | None = None
+    threshold: float | None = None
+    session: str | None = None
+    continuation: str | None = None
+    max_count: int | None = None
+    sort_by: str | None = None
+
+
+class SuggestedTagAndRegionQueryOut(Wire):
+    token: SuggestedTagAndRegionQueryTokenIn
+    results: list[StoredSuggestedTagAndRegionOut]
+
+
+class TagFilterIn(Wire):
+    tag_ids: list[str] | None = None
+    threshold: float | None = None
+
+
+class RegionProposalOut(Wire):
+    confidence: float
+    bounding_box: BoundingBoxOut
+
+
+class ImageRegionProposalOut(Wire):
+    project_id: str
+    image_id: str
+    proposals: list[RegionProposalOut]

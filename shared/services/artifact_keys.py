@@ -10,6 +10,8 @@ __all__ = [
     "iteration_prefix",
     "manifest_key",
     "model_key",
+    "prediction_key",
+    "prediction_prefix",
     "project_prefix",
     "snapshot_key",
 ]
@@ -45,6 +47,14 @@ def manifest_key(project_id: str, iteration_id: str) -> str:
 
 def evaluation_key(project_id: str, iteration_id: str) -> str:
     return iteration_prefix(project_id, iteration_id) + "evaluation.json"
+
+
+def prediction_prefix(project_id: str, prediction_id: str) -> str:
+    return f"projects/{project_id}/predictions/{prediction_id}/"
+
+
+def prediction_key(project_id: str, prediction_id: str) -> str:
+    return prediction_prefix(project_id, prediction_id) + "original"
 
 
 def export_key(project_id: str, iteration_id: str, name: str) -> str:

@@ -30,10 +30,11 @@ from shared.domain.validation import check_metadata, check_region, parse_guids
 from shared.services.artifact_keys import image_key, image_prefix
 from shared.services.image_records import iter_images, read_image, update_image
 from shared.services.projects import ProjectService
+from shared.services.renditions import read_rendition
 from shared.services.snapshots import SnapshotStore
 from shared.services.tags import TagService
 from shared.stores.ports import ArrayContainsAny, ArrayEmpty, BlobStore, Condition, In, MetadataStore
-from shared.vision.images import inspect_image, render_variant
+from shared.vision.images import inspect_image
 
 __all__ = [
     "ImageCreateResult",
@@ -45,14 +46,11 @@ __all__ = [
     "RegionInput",
     "RegionCreateSummary",
     "TagCreateSummary",
-    "VARIANTS",
 ]
 
 OK = "OK"
 OK_DUPLICATE = "OKDuplicate"
 _IMAGE_NAMESPACE = uuid.UUID("6f1c2f4e-3b7a-4c1e-9a53-7f0e2d9b8c11")
-# Longest side of each served rendition, in pixels; "original" is the uploaded bytes.
-VARIANTS = {"original": 0, "resized": 1024, "thumbnail": 256}
 _SAME_BOX = 1e-6
 
 
@@ -347,11 +345,11 @@ class ImageService:
         tags = self._tags.by_id(project.id)
         wanted: dict[str, list[str]] = {}
         for image_id, tag_id in pairs:
-            (image_key,) = parse_guids([image_id], "image", limit=1)
+            (image_ref,) = parse_guids([image_id], "image", limit=1)
             (tag_key,) = parse_guids([tag_id], "tag", limit=1)
             if tag_key not in tags:
                 raise NotFound(f"Tag '{tag_id}' was not found in this project.", Code.NOT_FOUND_TAG)
-            wanted.setdefault(image_key, []).append(tag_key)
+            wanted.setdefault(image_ref, []).append(tag_key)
         images = {i: read_image(self._meta, project.id, i) for i in wanted}  # 404 before any write
         for image_id, tag_ids in wanted.items():
             if _mixes_negative(set(images[image_id].tag_ids) | set(tag_ids), tags):
@@ -412,7 +410,7 @@ class ImageService:
         tags = self._tags.by_id(project.id)
         wanted: dict[str, list[RegionInput]] = {}
         for image_id, region in entries:
-            (image_key,) = parse_guids([image_id], "image", limit=1)
+            (image_ref,) = parse_guids([image_id], "image", limit=1)
             (tag_key,) = parse_guids([region.tag_id], "tag", limit=1)
             tag = tags.get(tag_key)
             if tag is None:
@@ -420,7 +418,7 @@ class ImageService:
             if tag.type == NEGATIVE:
                 raise BadRequest("The Negative tag cannot label a region.", Code.BAD_REQUEST_IMAGE_REGIONS)
             box = check_region(region.left, region.top, region.width, region.height)
-            wanted.setdefault(image_key, []).append(RegionInput(tag_key, *box))
+            wanted.setdefault(image_ref, []).append(RegionInput(tag_key, *box))
         for image_id in wanted:
             image = read_image(self._meta, project.id, image_id)  # 404 before any write
             if _mixes_negative(set(image.tag_ids) | {r.tag_id for r in wanted[image_id]}, tags):
@@ -512,23 +510,8 @@ class ImageService:
     # -- bytes ------------------------------------------------------------------------------------
 
     def read_variant(self, project_id: str, image_id: str, variant: str) -> tuple[bytes, str]:
-        """The original bytes, or a resized/thumbnail JPEG rendered once and then kept.
-
-        Images deleted from the workspace but kept by an iteration are served from their bytes.
-        """
-        key = image_key(project_id, image_id.lower(), "original")
-        if variant == "original":
-            data = self._blobs.get(key)
-            return data, inspect_image(data).content_type
-        original = key
-        key = image_key(project_id, image_id.lower(), variant)
-        try:
-            return self._blobs.get(key), "image/jpeg"
-        except NotFound:
-            pass
-        data = render_variant(self._blobs.get(original), max_side=VARIANTS[variant])
-        self._blobs.put(key, data, "image/jpeg")
-        return data, "image/jpeg"
+        """Served from the bytes alone, so images kept only by an iteration's snapshot work too."""
+        return read_rendition(self._blobs, image_prefix(project_id, image_id.lower()), variant)
 
 
 def _mixes_negative(tag_ids: set[str], tags: Mapping[str, Tag]) -> bool:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.domain.errors import BadRequest, Code
-from shared.stores.ports import ArrayContainsAny, ArrayEmpty, Condition, Eq, In
+from shared.stores.ports import ArrayContainsAny, ArrayEmpty, Condition, Eq, In, Range
 
 __all__ = ["check_field", "decode_token", "encode_token", "matches", "sort_key"]
 
@@ -54,6 +54,13 @@ def matches(doc: dict[str, Any], where: Sequence[Condition]) -> bool:
                 return False
         elif isinstance(cond, In):
             if value not in cond.values:
+                return False
+        elif isinstance(cond, Range):
+            if value is None:
+                return False
+            if cond.low is not None and value < cond.low:
+                return False
+            if cond.high is not None and value >= cond.high:
                 return False
         elif isinstance(cond, ArrayContainsAny):
             if not any(v in cond.values for v in value or ()):

@@ -30,6 +30,7 @@ __all__ = [
     "In",
     "MetadataStore",
     "Page",
+    "Range",
     "Stored",
 ]
 
@@ -51,6 +52,15 @@ class In:
 
 
 @dataclass(frozen=True)
+class Range:
+    """``low <= doc[field] < high`` (either bound may be None); for times and other text or numbers."""
+
+    field: str
+    low: Any = None
+    high: Any = None
+
+
+@dataclass(frozen=True)
 class ArrayContainsAny:
     """The array ``doc[field]`` holds at least one of ``values``."""
 
@@ -66,7 +76,7 @@ class ArrayEmpty:
     empty: bool = True
 
 
-Condition = Eq | In | ArrayContainsAny | ArrayEmpty
+Condition = Eq | In | Range | ArrayContainsAny | ArrayEmpty
 
 
 @dataclass(frozen=True)

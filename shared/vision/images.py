@@ -41,7 +41,7 @@ from shared.domain.limits import (
     MAX_IMAGE_SIDE,
 )
 
-__all__ = ["ImageInfo", "inspect_image", "load_rgb", "render_variant"]
+__all__ = ["ImageInfo", "content_type", "decode_for_model", "inspect_image", "load_rgb", "render_variant"]
 
 _MIB = 1024 * 1024
 
@@ -199,6 +199,43 @@ def load_rgb(data: bytes) -> Image.Image:
         img.load()
         orientation = _orientation(img)
         rgb = _to_rgb(img)
+    except _DECODE_ERRORS as exc:
+        raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
+    return _transposed(rgb, orientation)
+
+
+def content_type(data: bytes) -> str:
+    """The MIME type of accepted image bytes, from their magic bytes alone (no decoding)."""
+    fmt = _sniff(data)
+    return _CONTENT_TYPES[fmt] if fmt else "application/octet-stream"
+
+
+def decode_for_model(data: bytes, *, min_side: int, max_bytes: int) -> Image.Image:
+    """Validate and decode an image for a model that resizes it to ``min_side`` square: one pass.
+
+    The checks of :func:`inspect_image` (size, format, dimensions before decoding, truncation),
+    then a decode that lets libjpeg skip detail the model never sees (never below ``min_side``
+    pixels a side); EXIF-oriented RGB. The prediction path's only decode.
+    """
+    if not data or len(data) > max_bytes:
+        raise InvalidImage(
+            f"Image is {_megabytes(len(data))} MB; the limit is {_megabytes(max_bytes)} MB."
+            if data
+            else "The image is empty (0 bytes).",
+            Code.BAD_REQUEST_IMAGE_SIZE_BYTES,
+            _STATUS_SIZE,
+        )
+    fmt, img = _open_checked(data)
+    try:
+        if fmt == "JPEG":
+            img.draft("RGB", (min_side, min_side))
+        img.load()
+        if fmt == "PNG" and data.rfind(_PNG_IEND) < 0:
+            raise OSError("PNG stream has no IEND chunk")
+        orientation = _orientation(img)
+        rgb = _to_rgb(img)
+    except _BOMB_ERRORS as exc:
+        raise _dimensions_error(f"Image dimensions are too large: {exc}") from exc
     except _DECODE_ERRORS as exc:
         raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
     return _transposed(rgb, orientation)

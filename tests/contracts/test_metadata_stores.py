@@ -14,7 +14,7 @@ import pytest
 from shared.domain.errors import BadRequest, Conflict, NotFound
 from shared.stores.embedded.sqlite_metadata import SqliteMetadataStore
 from shared.stores.memory import MemoryMetadataStore
-from shared.stores.ports import ArrayContainsAny, ArrayEmpty, Eq, In, MetadataStore
+from shared.stores.ports import ArrayContainsAny, ArrayEmpty, Eq, In, MetadataStore, Range
 
 
 def _doc(i: int, **extra: Any) -> dict[str, Any]:
@@ -117,6 +117,10 @@ class MetadataStoreContract:
         assert ids(ArrayEmpty("tagIds", empty=False)) == ["id-001", "id-002"]
         assert ids(Eq("color", "red"), ArrayEmpty("tagIds", empty=False)) == ["id-001"]
         assert store.count("img", "p1", [ArrayContainsAny("tagIds", ("a",))]) == 1
+        assert ids(Range("n", 2, 3)) == ["id-002"]
+        assert ids(Range("n", low=2)) == ["id-002", "id-003"]
+        assert ids(Range("created", high="2026-01-01T00:00:02")) == ["id-001"]
+        assert ids(Range("missing", low=0)) == []
 
     def test_field_names_cannot_smuggle_query_text(self, store: MetadataStore) -> None:
         with pytest.raises(ValueError):

@@ -13,8 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shared.api.deps import ServicesDep
 from shared.api.uris import ARTIFACT_PREFIX, UriSigner
-from shared.domain.errors import Code, Forbidden, NotFound
-from shared.services.images import VARIANTS
+from shared.domain.errors import Forbidden
 
 router = APIRouter(tags=["artifacts"])
 
@@ -32,9 +31,24 @@ async def image_bytes(
     signer: UriSigner = request.app.state.uri_signer
     if not signer.verify(signer.image_path(projectId, imageId, variant), expires, sig):
         raise Forbidden("This image link is invalid or has expired; list the image again for a fresh link.")
-    if variant not in VARIANTS:
-        raise NotFound(f"Unknown image variant '{variant}'.", Code.NOT_FOUND)
     data, content_type = await run_in_threadpool(services.images.read_variant, projectId, imageId, variant)
+    return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.get(ARTIFACT_PREFIX + "/{projectId}/predictions/{predictionId}/{variant}", include_in_schema=False)
+async def prediction_bytes(
+    request: Request,
+    services: ServicesDep,
+    projectId: str,  # noqa: N803
+    predictionId: str,  # noqa: N803
+    variant: str,
+    expires: Annotated[str, Query()] = "",
+    sig: Annotated[str, Query()] = "",
+) -> Response:
+    signer: UriSigner = request.app.state.uri_signer
+    if not signer.verify(signer.prediction_path(projectId, predictionId, variant), expires, sig):
+        raise Forbidden("This image link is invalid or has expired; query the predictions again for a fresh link.")
+    data, content_type = await run_in_threadpool(services.predictions.read_variant, projectId, predictionId, variant)
     return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"})
 
 

@@ -150,3 +150,26 @@ def get_exports(
     iterationId: str,  # noqa: N803
 ) -> list[ExportOut]:
     return [export_out(r, export_uri(r)) for r in services.exports.list(projectId, iterationId)]
+
+
+@router.post(
+    "/projects/{projectId}/iterations/{iterationId}/publish", operation_id="PublishIteration", response_model=bool
+)
+def publish_iteration(
+    services: ServicesDep,
+    projectId: str,  # noqa: N803
+    iterationId: str,  # noqa: N803
+    publish_name: Annotated[str | None, Query(alias="publishName")] = None,
+    prediction_id: Annotated[str | None, Query(alias="predictionId")] = None,
+    overwrite: Annotated[bool, Query()] = False,
+) -> bool:
+    services.predictions.publish(projectId, iterationId, publish_name, prediction_id, overwrite)
+    return True
+
+
+@router.delete(
+    "/projects/{projectId}/iterations/{iterationId}/publish", operation_id="UnpublishIteration", status_code=204
+)
+def unpublish_iteration(services: ServicesDep, projectId: str, iterationId: str) -> Response:  # noqa: N803
+    services.predictions.unpublish(projectId, iterationId)
+    return Response(status_code=204)

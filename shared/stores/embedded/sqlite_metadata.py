@@ -19,7 +19,7 @@ from typing import Any
 
 from shared.domain.errors import Conflict, NotFound
 from shared.stores.conditions import check_field, decode_token, encode_token
-from shared.stores.ports import ArrayContainsAny, ArrayEmpty, Condition, Eq, In, Page, Stored
+from shared.stores.ports import ArrayContainsAny, ArrayEmpty, Condition, Eq, In, Page, Range, Stored
 
 __all__ = ["SqliteMetadataStore"]
 
@@ -51,6 +51,15 @@ def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
             return "0", []
         marks = ",".join("?" * len(cond.values))
         return f"json_extract(body, {path}) IN ({marks})", list(cond.values)
+    if isinstance(cond, Range):
+        parts, values = [f"json_extract(body, {path}) IS NOT NULL"], []
+        if cond.low is not None:
+            parts.append(f"json_extract(body, {path}) >= ?")
+            values.append(cond.low)
+        if cond.high is not None:
+            parts.append(f"json_extract(body, {path}) < ?")
+            values.append(cond.high)
+        return " AND ".join(parts), values
     if isinstance(cond, ArrayContainsAny):
         if not cond.values:
             return "0", []

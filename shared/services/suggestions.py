@@ -1,0 +1,224 @@
+"""The Smart Labeler: suggested tags and boxes for untagged images, and region proposals.
+
+``suggest`` runs an iteration's model over chosen untagged images and keeps the results (30
+days, one document per iteration and image); ``query`` pages through them, filtered by tag and
+threshold and sorted by uncertainty (entropy), so a person labels the images the model is least
+sure of first. ``region_proposals`` offers boxes on an image: from the project's newest detector,
+or from a class-agnostic method when there is none yet.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.domain.catalogue import OBJECT_DETECTION, find_domain
+from shared.domain.entities import COMPLETED, Image, utc_now
+from shared.domain.errors import BadRequest, Code, Conflict, NotFound
+from shared.domain.limits import MAX_BATCH_IMAGES, MAX_IMAGE_BYTES_TRAINING, MAX_TAKE
+from shared.domain.validation import parse_guids
+from shared.services.image_records import read_image
+from shared.services.iterations import IterationService
+from shared.services.predictions import PredictedTag, PredictionService, predicted_tag
+from shared.services.projects import ProjectService
+from shared.services.tags import TagService
+from shared.stores.ports import BlobStore, Eq, MetadataStore, Range
+from shared.vision.images import load_rgb
+from shared.vision.proposals import propose_regions
+
+__all__ = ["SUGGESTION", "Proposal", "Suggestion", "SuggestionQuery", "SuggestionService"]
+
+SUGGESTION = "suggestion"
+RETENTION = timedelta(days=30)
+_PROPOSAL_FLOOR = 0.05  # detector boxes below this confidence are not proposed
+_MAX_PROPOSALS = 20
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    image: Image
+    iteration_id: str
+    created: str
+    predictions: list[PredictedTag]
+    uncertainty: float
+
+
+@dataclass(frozen=True)
+class SuggestionQuery:
+    tag_ids: Sequence[str] = ()
+    threshold: float = 0.0
+    session: str | None = None
+    continuation: str | None = None
+    max_count: int = 50
+    uncertainty_ascending: bool = False
+
+
+@dataclass(frozen=True)
+class Proposal:
+    confidence: float
+    box: tuple[float, float, float, float]  # left, top, width, height (normalised)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    image_id: str
+    created: str
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    uncertainty: float = 0.0
+
+
+def uncertainty(probabilities: Sequence[float], *, distribution: bool) -> float:
+    """Entropy in 0..1: of the whole distribution (multiclass), else the most uncertain score."""
+    ps = [min(1.0, max(0.0, p)) for p in probabilities]
+    if not ps:
+        return 0.0
+    if distribution:
+        total = sum(ps) or 1.0
+        entropy = -sum((p / total) * math.log(p / total) for p in ps if p > 0)
+        return entropy / math.log(len(ps)) if len(ps) > 1 else 0.0
+    return max((-(p * math.log2(p)) - ((1 - p) * math.log2(1 - p)) if 0 < p < 1 else 0.0) for p in ps)
+
+
+class SuggestionService:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        projects: ProjectService,
+        tags: TagService,
+        iterations: IterationService,
+        predictions: PredictionService,
+    ) -> None:
+        self._meta = meta
+        self._blobs = blobs
+        self._projects = projects
+        self._tags = tags
+        self._iterations = iterations
+        self._predictions = predictions
+
+    def suggest(self, project_id: str, iteration_id: str | None, image_ids: Sequence[str]) -> list[Suggestion]:
+        if not iteration_id:
+            raise BadRequest(
+                "Give the iterationId whose model makes the suggestions.", Code.BAD_REQUEST_REQUIRED_PARAM_IS_NULL
+            )
+        iteration = self._iterations.completed(project_id, iteration_id)
+        ids = parse_guids(image_ids, "image", limit=MAX_BATCH_IMAGES)
+        if not ids:
+            raise BadRequest("Give the imageIds to suggest tags for.", Code.BAD_REQUEST_REQUIRED_PARAM_IS_NULL)
+        images = [read_image(self._meta, iteration.project_id, i) for i in ids]  # 404 before any work
+        multiclass = iteration.classification_type == "Multiclass"
+        detection = self._is_detection(iteration.domain_id)
+        found: list[Suggestion] = []
+        for image in images:
+            data = self._blobs.get(image.blob_key)
+            result = self._predictions.predict(iteration, data, store=False, max_bytes=MAX_IMAGE_BYTES_TRAINING)
+            predictions = [p for p in result.predictions if not detection or p.probability >= _PROPOSAL_FLOOR]
+            score = uncertainty(
+                [p.probability for p in result.predictions][: (None if not detection else 10)],
+                distribution=multiclass and not detection,
+            )
+            suggestion = Suggestion(image, iteration.id, utc_now(), predictions, score)
+            self._keep(suggestion)
+            found.append(suggestion)
+        return found
+
+    @staticmethod
+    def _is_detection(domain_id: str) -> bool:
+        domain = find_domain(domain_id)
+        return domain is not None and domain.type == OBJECT_DETECTION
+
+    def _keep(self, suggestion: Suggestion) -> None:
+        doc = {
+            "id": f"{suggestion.iteration_id}.{suggestion.image.id}",
+            "projectId": suggestion.image.project_id,
+            "iterationId": suggestion.iteration_id,
+            "imageId": suggestion.image.id,
+            "created": suggestion.created,
+            "uncertainty": suggestion.uncertainty,
+            "predictions": [
+                {"tagId": p.tag_id, "probability": p.probability, "box": list(p.box) if p.box else None}
+                for p in suggestion.predictions
+            ],
+        }
+        try:
+            self._meta.create(SUGGESTION, suggestion.image.project_id, doc)
+        except Conflict:  # already suggested by this iteration: the newer result wins
+            self._meta.replace(SUGGESTION, suggestion.image.project_id, doc)
+
+    def _matching(
+        self, project_id: str, iteration_id: str, tag_ids: Sequence[str], threshold: float
+    ) -> list[Suggestion]:
+        if not 0.0 <= threshold <= 1.0:
+            raise BadRequest("threshold must be between 0 and 1.", Code.BAD_REQUEST_INVALID)
+        iteration = self._iterations.completed(project_id, iteration_id)
+        wanted = set(parse_guids(tag_ids, "tag", limit=MAX_TAKE))
+        oldest = (datetime.now(UTC) - RETENTION).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        page = self._meta.query(
+            SUGGESTION, iteration.project_id, [Eq("iterationId", iteration.id), Range("created", oldest)], limit=10_000
+        )
+        tags = self._tags.by_id(iteration.project_id)
+        found: list[Suggestion] = []
+        for stored in page.items:
+            doc = stored.doc
+            try:
+                image = read_image(self._meta, iteration.project_id, doc["imageId"])
+            except NotFound:
+                continue
+            if image.tag_ids:  # labelled since: no longer a suggestion
+                continue
+            predictions = [predicted_tag(tags, p["tagId"], p["probability"], p["box"]) for p in doc["predictions"]]
+            if wanted and not any(p.tag_id in wanted and p.probability >= threshold for p in predictions):
+                continue
+            found.append(Suggestion(image, iteration.id, doc["created"], predictions, doc["uncertainty"]))
+        return found
+
+    def query(
+        self, project_id: str, iteration_id: str | None, query: SuggestionQuery
+    ) -> tuple[list[Suggestion], str | None]:
+        if not iteration_id:
+            raise BadRequest("Give the iterationId of the suggestions.", Code.BAD_REQUEST_REQUIRED_PARAM_IS_NULL)
+        if not 1 <= query.max_count <= MAX_TAKE:
+            raise BadRequest(f"maxCount must be between 1 and {MAX_TAKE}.", Code.BAD_REQUEST_INVALID)
+        found = self._matching(project_id, iteration_id, query.tag_ids, query.threshold)
+        found.sort(key=lambda s: (s.uncertainty, s.image.id), reverse=not query.uncertainty_ascending)
+        try:
+            start = int(query.continuation or 0)
+        except ValueError:
+            raise BadRequest("The continuation token is not valid.", Code.BAD_REQUEST_INVALID) from None
+        end = start + query.max_count
+        return found[start:end], (str(end) if end < len(found) else None)
+
+    def count(
+        self, project_id: str, iteration_id: str | None, tag_ids: Sequence[str], threshold: float
+    ) -> dict[str, int]:
+        if not iteration_id:
+            raise BadRequest("Give the iterationId of the suggestions.", Code.BAD_REQUEST_REQUIRED_PARAM_IS_NULL)
+        found = self._matching(project_id, iteration_id, (), threshold)
+        wanted = parse_guids(tag_ids, "tag", limit=MAX_TAKE)
+        return {
+            tag_id: sum(
+                1 for s in found if any(p.tag_id == tag_id and p.probability >= threshold for p in s.predictions)
+            )
+            for tag_id in wanted
+        }
+
+    def region_proposals(self, project_id: str, image_id: str) -> list[Proposal]:
+        project = self._projects.get(project_id)
+        image = read_image(self._meta, project.id, image_id)
+        data = self._blobs.get(image.blob_key)
+        detector = next(
+            (i for i in self._iterations.newest_first(project.id)
+             if i.status == COMPLETED and self._is_detection(i.domain_id)),
+            None,
+        )  # fmt: skip
+        if detector is not None:
+            result = self._predictions.predict(detector, data, store=False, max_bytes=MAX_IMAGE_BYTES_TRAINING)
+            return [
+                Proposal(p.probability, p.box)
+                for p in result.predictions[:_MAX_PROPOSALS]
+                if p.box is not None and p.probability >= _PROPOSAL_FLOOR
+            ]
+        return [Proposal(c, box) for c, box in propose_regions(load_rgb(data))]
