@@ -303,29 +303,35 @@ def image_create_summary_out(
     )
 
 
-class ImageFileCreateEntryIn(Wire):
+class _LabelsIn(Wire):
+    """What an upload entry may say about its image: tags (classification) and boxes (detection)."""
+
+    tag_ids: list[str] | None = None
+    regions: list[RegionIn] | None = None
+
+
+class _BatchIn(Wire):
+    """What applies to every image of an upload batch."""
+
+    tag_ids: list[str] | None = None
+    metadata: dict[str, str] | None = None
+
+
+class ImageFileCreateEntryIn(_LabelsIn):
     name: str | None = None
     contents: str | None = None
-    tag_ids: list[str] | None = None
-    regions: list[RegionIn] | None = None
 
 
-class ImageFileCreateBatchIn(Wire):
+class ImageFileCreateBatchIn(_BatchIn):
     images: list[ImageFileCreateEntryIn] | None = None
-    tag_ids: list[str] | None = None
-    metadata: dict[str, str] | None = None
 
 
-class ImageUrlCreateEntryIn(Wire):
+class ImageUrlCreateEntryIn(_LabelsIn):
     url: str
-    tag_ids: list[str] | None = None
-    regions: list[RegionIn] | None = None
 
 
-class ImageUrlCreateBatchIn(Wire):
+class ImageUrlCreateBatchIn(_BatchIn):
     images: list[ImageUrlCreateEntryIn] | None = None
-    tag_ids: list[str] | None = None
-    metadata: dict[str, str] | None = None
 
 
 # -- image tags, regions and metadata -----------------------------------------------------------
@@ -691,16 +697,12 @@ class PredictionQueryResultOut(Wire):
     results: list[StoredImagePredictionOut]
 
 
-class ImageIdCreateEntryIn(Wire):
+class ImageIdCreateEntryIn(_LabelsIn):
     id: str
-    tag_ids: list[str] | None = None
-    regions: list[RegionIn] | None = None
 
 
-class ImageIdCreateBatchIn(Wire):
+class ImageIdCreateBatchIn(_BatchIn):
     images: list[ImageIdCreateEntryIn] | None = None
-    tag_ids: list[str] | None = None
-    metadata: dict[str, str] | None = None
 
 
 # -- suggestions --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
@@ -27,6 +27,8 @@ __all__ = [
     "Tag",
     "metadata_pair",
     "new_id",
+    "iso_utc",
+    "utc_ago",
     "utc_now",
 ]
 
@@ -53,9 +55,22 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def iso_utc(moment: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: the format msrest parses, and one that sorts as text.
+
+    A naive datetime is taken to be UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def utc_now() -> str:
-    """Now, as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the format the SDK's msrest parses)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso_utc(datetime.now(UTC))
+
+
+def utc_ago(age: timedelta) -> str:
+    """The time ``age`` ago, in the stored format (for retention windows)."""
+    return iso_utc(datetime.now(UTC) - age)
 
 
 @dataclass(frozen=True)

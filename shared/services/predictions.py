@@ -13,11 +13,11 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from shared.domain.catalogue import OBJECT_DETECTION, find_domain
-from shared.domain.entities import COMPLETED, ITERATION, Iteration, Tag, new_id, utc_now
+from shared.domain.entities import COMPLETED, ITERATION, Iteration, Tag, new_id, utc_ago, utc_now
 from shared.domain.errors import BadRequest, Code, NotFound
 from shared.domain.limits import MAX_BATCH_IMAGES, MAX_IMAGE_BYTES_PREDICTION, MAX_TAKE
 from shared.domain.validation import parse_guids
@@ -105,10 +105,6 @@ def predicted_tag(
         probability=max(0.0, min(1.0, probability)),
         box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])) if box is not None else None,
     )
-
-
-def _iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class PredictionService:
@@ -329,7 +325,7 @@ class PredictionService:
             raise BadRequest(
                 "A prediction query may combine at most 2 tags.", Code.BAD_REQUEST_PREDICTION_TAGS_EXCEEDED
             )
-        oldest = _iso(datetime.now(UTC) - RETENTION)
+        oldest = utc_ago(RETENTION)
         where: list[Condition] = [Range("created", max(oldest, query.start_time or ""), query.end_time)]
         if query.iteration_id:
             where.append(Eq("iterationId", query.iteration_id.lower()))
@@ -397,7 +393,7 @@ class PredictionService:
             doc = self._meta.read(PREDICTION, project_id, prediction_id.lower()).doc
         except NotFound:
             return None
-        if doc["created"] < _iso(datetime.now(UTC) - RETENTION):
+        if doc["created"] < utc_ago(RETENTION):
             return None
         try:
             return self._blobs.get(prediction_key(project_id, doc["id"]))
@@ -408,7 +404,7 @@ class PredictionService:
         return read_rendition(self._blobs, prediction_prefix(project_id, prediction_id.lower()), variant)
 
     def purge_expired(self, project_id: str) -> int:
-        oldest = _iso(datetime.now(UTC) - RETENTION)
+        oldest = utc_ago(RETENTION)
         page = self._meta.query(PREDICTION, project_id, [Range("created", None, oldest)], limit=MAX_TAKE)
         for stored in page.items:
             self.delete(project_id, [stored.doc["id"]])

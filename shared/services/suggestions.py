@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from shared.domain.catalogue import OBJECT_DETECTION, find_domain
-from shared.domain.entities import COMPLETED, Image, utc_now
+from shared.domain.entities import COMPLETED, Image, utc_ago, utc_now
 from shared.domain.errors import BadRequest, Code, Conflict, NotFound
 from shared.domain.limits import MAX_BATCH_IMAGES, MAX_IMAGE_BYTES_TRAINING, MAX_TAKE
 from shared.domain.validation import parse_guids
@@ -155,7 +155,7 @@ class SuggestionService:
             raise BadRequest("threshold must be between 0 and 1.", Code.BAD_REQUEST_INVALID)
         iteration = self._iterations.completed(project_id, iteration_id)
         wanted = set(parse_guids(tag_ids, "tag", limit=MAX_TAKE))
-        oldest = (datetime.now(UTC) - RETENTION).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        oldest = utc_ago(RETENTION)
         page = self._meta.query(
             SUGGESTION, iteration.project_id, [Eq("iterationId", iteration.id), Range("created", oldest)], limit=10_000
         )

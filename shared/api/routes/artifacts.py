@@ -1,5 +1,5 @@
-"""Bytes behind signed URLs: images (``originalImageUri``, ``resizedImageUri``, ``thumbnailUri``) and
-exported models (``downloadUri``).
+"""Bytes behind signed URLs: training images and stored predictions (``originalImageUri``,
+``resizedImageUri``, ``thumbnailUri``) and exported models (``downloadUri``).
 
 No key header: the URL's signature is the permission, so ``<img src>`` works in a browser.
 """
@@ -16,6 +16,19 @@ from shared.api.uris import ARTIFACT_PREFIX, UriSigner
 from shared.domain.errors import Forbidden
 
 router = APIRouter(tags=["artifacts"])
+Expires = Annotated[str, Query()]
+Signature = Annotated[str, Query()]
+_IMAGE_CACHE = {"Cache-Control": "private, max-age=86400"}
+
+
+def _check(request: Request, path: str, expires: str, sig: str) -> None:
+    if not _signer(request).verify(path, expires, sig):
+        raise Forbidden("This link is invalid or has expired; list the item again for a fresh link.")
+
+
+def _signer(request: Request) -> UriSigner:
+    signer: UriSigner = request.app.state.uri_signer
+    return signer
 
 
 @router.get(ARTIFACT_PREFIX + "/{projectId}/images/{imageId}/{variant}", include_in_schema=False)
@@ -25,14 +38,12 @@ async def image_bytes(
     projectId: str,  # noqa: N803
     imageId: str,  # noqa: N803
     variant: str,
-    expires: Annotated[str, Query()] = "",
-    sig: Annotated[str, Query()] = "",
+    expires: Expires = "",
+    sig: Signature = "",
 ) -> Response:
-    signer: UriSigner = request.app.state.uri_signer
-    if not signer.verify(signer.image_path(projectId, imageId, variant), expires, sig):
-        raise Forbidden("This image link is invalid or has expired; list the image again for a fresh link.")
+    _check(request, _signer(request).image_path(projectId, imageId, variant), expires, sig)
     data, content_type = await run_in_threadpool(services.images.read_variant, projectId, imageId, variant)
-    return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"})
+    return Response(data, media_type=content_type, headers=_IMAGE_CACHE)
 
 
 @router.get(ARTIFACT_PREFIX + "/{projectId}/predictions/{predictionId}/{variant}", include_in_schema=False)
@@ -42,14 +53,12 @@ async def prediction_bytes(
     projectId: str,  # noqa: N803
     predictionId: str,  # noqa: N803
     variant: str,
-    expires: Annotated[str, Query()] = "",
-    sig: Annotated[str, Query()] = "",
+    expires: Expires = "",
+    sig: Signature = "",
 ) -> Response:
-    signer: UriSigner = request.app.state.uri_signer
-    if not signer.verify(signer.prediction_path(projectId, predictionId, variant), expires, sig):
-        raise Forbidden("This image link is invalid or has expired; query the predictions again for a fresh link.")
+    _check(request, _signer(request).prediction_path(projectId, predictionId, variant), expires, sig)
     data, content_type = await run_in_threadpool(services.predictions.read_variant, projectId, predictionId, variant)
-    return Response(data, media_type=content_type, headers={"Cache-Control": "private, max-age=86400"})
+    return Response(data, media_type=content_type, headers=_IMAGE_CACHE)
 
 
 @router.get(ARTIFACT_PREFIX + "/{projectId}/iterations/{iterationId}/exports/{fileName}", include_in_schema=False)
@@ -59,12 +68,10 @@ async def export_bytes(
     projectId: str,  # noqa: N803
     iterationId: str,  # noqa: N803
     fileName: str,  # noqa: N803
-    expires: Annotated[str, Query()] = "",
-    sig: Annotated[str, Query()] = "",
+    expires: Expires = "",
+    sig: Signature = "",
 ) -> Response:
-    signer: UriSigner = request.app.state.uri_signer
-    if not signer.verify(signer.export_path(projectId, iterationId, fileName), expires, sig):
-        raise Forbidden("This download link is invalid or has expired; list the exports again for a fresh link.")
+    _check(request, _signer(request).export_path(projectId, iterationId, fileName), expires, sig)
     data = await run_in_threadpool(services.exports.read, projectId, iterationId, fileName)
     return Response(
         data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{fileName}"'}

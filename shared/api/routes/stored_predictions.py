@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -23,6 +23,7 @@ from shared.api.wire import (
     image_prediction_out,
     stored_prediction_out,
 )
+from shared.domain.entities import iso_utc
 from shared.domain.errors import BadRequest, Code
 from shared.services.images import RegionInput
 from shared.services.predictions import PredictionQuery, TagThreshold
@@ -61,12 +62,8 @@ async def quick_test_image_url(
 
 
 def _time(value: datetime | None) -> str | None:
-    """Client times in the stored format, so that they compare as text (UTC assumed when naive)."""
-    if value is None:
-        return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Client times in the stored format, so that they compare as text."""
+    return iso_utc(value) if value is not None else None
 
 
 @router.post(

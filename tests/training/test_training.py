@@ -7,66 +7,22 @@ import io
 import json
 import time
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import numpy as np
 import onnxruntime as ort
-import pytest
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import (
     ImageFileCreateBatch,
     ImageFileCreateEntry,
-    Iteration,
     Region,
 )
 from PIL import Image
 
 from shared.vision.preprocess import preprocess
 from tests.sdk.helpers import GENERAL_COMPACT_CLASSIFICATION, GENERAL_DETECTION, cv_error, png_bytes, unique
-
-TRAINING_TIMEOUT = 300.0
-
-
-def wait_for(client: CustomVisionTrainingClient, project_id: str, iteration_id: str) -> Iteration:
-    deadline = time.monotonic() + TRAINING_TIMEOUT
-    while time.monotonic() < deadline:
-        iteration = client.get_iteration(project_id, iteration_id)
-        if iteration.status != "Training":
-            return iteration
-        time.sleep(0.5)
-    raise AssertionError(f"iteration {iteration_id} still training after {TRAINING_TIMEOUT} s")
-
-
-def upload(client: CustomVisionTrainingClient, project_id: str, tag_id: str, paths: list[Path]) -> list[str]:
-    entries = [ImageFileCreateEntry(name=p.name, contents=p.read_bytes(), tag_ids=[tag_id]) for p in paths]
-    result = client.create_images_from_files(project_id, ImageFileCreateBatch(images=entries))
-    assert result.is_batch_successful
-    return [r.image.id for r in result.images]
-
-
-@dataclass
-class Trained:
-    project_id: str
-    hemlock_id: str
-    cherry_id: str
-    image_ids: list[str]
-    first: Iteration
-
-
-@pytest.fixture(scope="module")
-def trained(client: CustomVisionTrainingClient, hemlock_images: list[Path], cherry_images: list[Path]) -> Trained:
-    """The classification quickstart: 10 Hemlock + 10 Japanese Cherry, on an exportable domain, trained once."""
-    project = client.create_project(unique("Trees"), domain_id=GENERAL_COMPACT_CLASSIFICATION)
-    hemlock = client.create_tag(project.id, "Hemlock")
-    cherry = client.create_tag(project.id, "Japanese Cherry")
-    ids = upload(client, project.id, hemlock.id, hemlock_images) + upload(client, project.id, cherry.id, cherry_images)
-    started = client.train_project(project.id)
-    assert (started.status, started.name) == ("Training", "Iteration 1")
-    done = wait_for(client, project.id, started.id)
-    assert done.status == "Completed", done.training_error_details
-    return Trained(project.id, hemlock.id, cherry.id, ids, done)
+from tests.training.conftest import Trained, upload, wait_for
 
 
 def test_a_trained_iteration_reports_what_custom_vision_reports(
@@ -94,7 +50,9 @@ def test_per_tag_metrics_come_from_held_out_images(client: CustomVisionTrainingC
     images = client.get_image_performances(trained.project_id, trained.first.id, take=5)
     assert len(images) == 5
     assert all(len(i.predictions) == 2 and i.predictions[0].probability >= i.predictions[1].probability for i in images)
-    hemlock_only = client.get_image_performance_count(trained.project_id, trained.first.id, tag_ids=[trained.hemlock_id])
+    hemlock_only = client.get_image_performance_count(
+        trained.project_id, trained.first.id, tag_ids=[trained.hemlock_id]
+    )
     assert hemlock_only == 10
     with cv_error("BadRequest", 400):
         client.get_iteration_performance(trained.project_id, trained.first.id, threshold=1.5)
@@ -202,8 +160,11 @@ def test_training_refusals_name_the_problem(
     detector = client.create_project(unique("Boxes"), domain_id=GENERAL_DETECTION)
     fork = client.create_tag(detector.id, "fork")
     entries = [
-        ImageFileCreateEntry(name=p.name, contents=p.read_bytes(), regions=[Region(tag_id=fork.id, left=0.1, top=0.1,
-                                                                                   width=0.5, height=0.5)])
+        ImageFileCreateEntry(
+            name=p.name,
+            contents=p.read_bytes(),
+            regions=[Region(tag_id=fork.id, left=0.1, top=0.1, width=0.5, height=0.5)],
+        )
         for p in sorted((detection_images_dir / "fork").glob("*.jpg"))[:14]
     ]
     assert client.create_images_from_files(detector.id, ImageFileCreateBatch(images=entries)).is_batch_successful
