@@ -27,6 +27,8 @@ from benchmarks import Row, progress
 # name -> module; add a module here to add its rows to the table.
 BENCHMARKS: dict[str, str] = {
     "upload": "benchmarks.upload",
+    "training": "benchmarks.training",
+    "prediction": "benchmarks.prediction",
 }
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
@@ -42,9 +44,7 @@ def _parser(modules: dict[str, ModuleType]) -> argparse.ArgumentParser:
         "names", nargs="*", metavar="name", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (default: all)"
     )
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run of each benchmark")
-    parser.add_argument(
-        "--json", type=Path, default=RESULTS, help=f"where to write the rows (default: {RESULTS})"
-    )
+    parser.add_argument("--json", type=Path, default=RESULTS, help=f"where to write the rows (default: {RESULTS})")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     for module in modules.values():
         add_arguments = getattr(module, "add_arguments", None)

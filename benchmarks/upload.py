@@ -70,15 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--images",
         type=int,
         default=None,
-        help=f"images to upload, in full batches of {BATCH} (default {DEFAULT_IMAGES:,}; "
-        f"--quick: {QUICK_IMAGES:,})",
+        help=f"images to upload, in full batches of {BATCH} (default {DEFAULT_IMAGES:,}; --quick: {QUICK_IMAGES:,})",
     )
     group.add_argument(
         "--upload-concurrency",
         type=int,
         default=1,
-        help="upload batches in flight at once (default 1: one client uploading in a loop, "
-        "as the SDK quickstart does)",
+        help="upload batches in flight at once (default 1: one client uploading in a loop, as the SDK quickstart does)",
     )
     group.add_argument("--keep-data", action="store_true", help="keep the server's temporary data dir")
 
@@ -253,9 +251,7 @@ def _upload_batch(
     try:
         response = client.post(url, content=body, headers={"Content-Type": "application/json"})
     except httpx.HTTPError as exc:
-        return BatchResult(
-            first, count, t1 - t0, time.perf_counter() - t1, 0, 0, [f"{type(exc).__name__}: {exc}"]
-        )
+        return BatchResult(first, count, t1 - t0, time.perf_counter() - t1, 0, 0, [f"{type(exc).__name__}: {exc}"])
     latency = time.perf_counter() - t1
     errors: list[str] = []
     ok = 0
@@ -332,9 +328,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             project_id = project.json()["id"]
             tag_ids: dict[str, str] = {}
             for tag in CLASSES:
-                made = client.post(
-                    f"{base}/projects/{project_id}/tags", params={"name": tag.replace("_", " ")}
-                )
+                made = client.post(f"{base}/projects/{project_id}/tags", params={"name": tag.replace("_", " ")})
                 made.raise_for_status()
                 tag_ids[tag] = made.json()["id"]
             url = f"{base}/projects/{project_id}/images/files"
@@ -346,9 +340,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             next_report = 0.1
             with RssSampler(process) as sampler, ThreadPoolExecutor(max_workers=concurrency) as pool:
                 started = time.perf_counter()
-                for result in pool.map(
-                    lambda fc: _upload_batch(client, url, photos, tag_ids, *fc), _batches(total)
-                ):
+                for result in pool.map(lambda fc: _upload_batch(client, url, photos, tag_ids, *fc), _batches(total)):
                     results.append(result)
                     done += result.count
                     if rss_early is None and done >= early:
@@ -471,8 +463,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             median(count_ms),
             "ms",
             "",
-            f"median of {LISTING_REPEATS} (min {min(count_ms):.1f}, max {max(count_ms):.1f}); "
-            f"answered {counted_n:,}",
+            f"median of {LISTING_REPEATS} (min {min(count_ms):.1f}, max {max(count_ms):.1f}); answered {counted_n:,}",
         ),
         Row(
             f"GET /tags (with imageCount) {at}",

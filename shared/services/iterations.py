@@ -190,7 +190,13 @@ class IterationService:
             selected_tags=tuple(t.id for t in snapshot.regular_tags),
             progress={"stage": "queued", "percent": 0},
         )
-        self._lock.claim(project.id, _TRAINING_LOCK, iteration.id, self._is_training(project.id))
+        try:
+            self._lock.claim(project.id, _TRAINING_LOCK, iteration.id, self._is_training(project.id))
+        except BadRequest:  # another train request won the race
+            raise BadRequest(
+                "This project is already training; wait for it to finish.",
+                Code.BAD_REQUEST_TRAINING_ALREADY_IN_PROGRESS,
+            ) from None
         try:
             self._snapshots.save(project.id, iteration.id, snapshot)
             etag = self._meta.create(ITERATION, project.id, iteration.to_doc())

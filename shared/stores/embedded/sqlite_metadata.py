@@ -82,11 +82,11 @@ class SqliteMetadataStore:
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+            # The trainer runs in its own process and writes beside the server: wait for locks.
+            conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None, timeout=10.0)
+            conn.execute("PRAGMA busy_timeout=10000")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-            # The trainer runs in its own process and writes progress beside the server.
-            conn.execute("PRAGMA busy_timeout=10000")
             conn.executescript(_SCHEMA)
             self._conn = conn
         return self._conn

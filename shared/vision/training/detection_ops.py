@@ -8,7 +8,7 @@ Boxes are ``[..., 4]`` tensors of corners ``(x1, y1, x2, y2)`` with ``x1 <= x2``
 * :func:`nms_keep`: exact greedy, class-aware non-maximum suppression over candidates that are
   already sorted by descending score. It is a fixed sequence of tensor ops (one small step per
   candidate), so ``torch.onnx.export`` traces it into the graph as it is and onnxruntime gives the
-  same answer as eager torch.
+  same answer as eager torch (which runs the identical recurrence in numpy, skipping no-op steps).
 
 Conventions: an IoU is ``|A∩B| / |A∪B|`` with ``0`` when the union is empty; a box is suppressed
 when its IoU with a kept, higher-scored box *of the same class* is strictly greater than the
@@ -17,6 +17,7 @@ threshold.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -101,6 +102,14 @@ def nms_keep(boxes: Tensor, classes: Tensor, iou_threshold: float) -> Tensor:
     same = classes[:, None] == classes[None, :]
     later = torch.ones(k, k, dtype=torch.bool, device=boxes.device).triu(diagonal=1)
     suppresses = (iou > iou_threshold) & same & later  # [j, i]: j would suppress i
+    if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
+        # Eager: the same recurrence, skipping the no-op steps of already dropped candidates.
+        rows = suppresses.cpu().numpy()
+        kept = np.ones(k, dtype=bool)
+        for j in range(k):
+            if kept[j]:
+                kept &= ~rows[j]
+        return torch.from_numpy(kept).to(boxes.device)
     keep = torch.ones(k, dtype=torch.bool, device=boxes.device)
     for j in range(k):
         keep = keep & ~(suppresses[j] & keep[j])

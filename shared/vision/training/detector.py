@@ -414,7 +414,7 @@ def _losses(
     loss_cls = (qfl * valid).sum() / max(num_pos, 1)
     if num_pos == 0:
         zero = (reg.sum() + pred.sum()) * 0.0
-        return loss_cls + zero, {"qfl": float(loss_cls), "giou": 0.0, "dfl": 0.0}
+        return loss_cls + zero, {"qfl": float(loss_cls.detach()), "giou": 0.0, "dfl": 0.0}
     bi, ni, gt_boxes = torch.cat(pos_b), torch.cat(pos_n), torch.cat(pos_gt)
     weight = prob[bi, ni].detach().max(-1).values
     wsum = weight.sum().clamp(min=1e-6)
@@ -431,7 +431,7 @@ def _losses(
     dfl = (ce_l * (1 - w_right.reshape(-1)) + ce_r * w_right.reshape(-1)).reshape(-1, 4).mean(1)
     loss_dfl = (dfl * weight).sum() / wsum
     total = loss_cls + 2.0 * loss_giou + 0.25 * loss_dfl
-    return total, {"qfl": float(loss_cls), "giou": float(loss_giou), "dfl": float(loss_dfl)}
+    return total, {"qfl": float(loss_cls.detach()), "giou": float(loss_giou.detach()), "dfl": float(loss_dfl.detach())}
 
 
 # ----------------------------------------------------------------------------------------------
