@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import random
 import shutil
 import tempfile
@@ -345,3 +346,12 @@ def attempt(name: str, rows: list[Row], fn: Callable[[], list[Row]]) -> None:
 
 def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+
+
+def host_load() -> str:
+    """The 1-minute load average, for timing rows' notes (other work on the host skews them)."""
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return "load average unknown"
+    return f"host load average {load:.1f} on {os.cpu_count()} CPUs"

@@ -81,14 +81,30 @@ def test_nms_is_greedy_and_class_aware() -> None:
     assert nms_keep(half, torch.zeros(2, dtype=torch.long), 0.5).tolist() == [True, True]
 
 
-def test_nms_traced_matches_eager() -> None:
-    g = torch.Generator().manual_seed(0)
-    xy = torch.rand(60, 2, generator=g) * 50
-    boxes = torch.cat([xy, xy + 5 + torch.rand(60, 2, generator=g) * 20], 1)
-    classes = torch.randint(0, 3, (60,), generator=g)
-    eager = nms_keep(boxes, classes, 0.5)
-    traced = torch.jit.trace(lambda b, c: nms_keep(b, c, 0.5), (boxes, classes), check_trace=False)
-    assert torch.equal(traced(boxes, classes), eager)
+def test_nms_in_onnx_matches_eager(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    class Keep(torch.nn.Module):
+        def forward(self, boxes: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+            return nms_keep(boxes, classes, 0.5)
+
+    def random_case(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        g = torch.Generator().manual_seed(seed)
+        xy = torch.rand(60, 2, generator=g) * 50
+        boxes = torch.cat([xy, xy + 5 + torch.rand(60, 2, generator=g) * 20], 1)
+        return boxes, torch.randint(0, 3, (60,), generator=g)
+
+    path = tmp_path / "nms.onnx"
+    torch.onnx.export(Keep(), random_case(0), str(path), opset_version=17, dynamo=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for seed in (1, 2, 3):  # not the tracing inputs: the graph must compute, not replay
+        boxes, classes = random_case(seed)
+        eager = nms_keep(boxes, classes, 0.5).numpy()
+        (onnx_keep,) = session.run(
+            None, {session.get_inputs()[0].name: boxes.numpy(), session.get_inputs()[1].name: classes.numpy()}
+        )
+        assert 10 < eager.sum() < 60
+        np.testing.assert_array_equal(onnx_keep, eager)
 
 
 # -- a tiny synthetic detection problem ---------------------------------------------------------

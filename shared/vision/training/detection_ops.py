@@ -102,7 +102,8 @@ def nms_keep(boxes: Tensor, classes: Tensor, iou_threshold: float) -> Tensor:
     same = classes[:, None] == classes[None, :]
     later = torch.ones(k, k, dtype=torch.bool, device=boxes.device).triu(diagonal=1)
     suppresses = (iou > iou_threshold) & same & later  # [j, i]: j would suppress i
-    if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
+    tracing = torch.jit.is_tracing()  # type: ignore[attr-defined,no-untyped-call]
+    if not (tracing or torch.onnx.is_in_onnx_export()):
         # Eager: the same recurrence, skipping the no-op steps of already dropped candidates.
         rows = suppresses.cpu().numpy()
         kept = np.ones(k, dtype=bool)

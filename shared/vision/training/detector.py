@@ -221,10 +221,11 @@ class _Head(nn.Module):
         self.tower = nn.Sequential(_separable(width, width, 5), _separable(width, width, 5))
         self.cls = nn.Conv2d(width, num_classes, 1)
         self.reg = nn.Conv2d(width, 4 * (REG_MAX + 1), 1)
-        for conv in (self.cls, self.reg):
-            nn.init.normal_(conv.weight, std=0.01)
-        nn.init.constant_(self.cls.bias, -math.log((1 - _PRIOR) / _PRIOR))
-        nn.init.zeros_(self.reg.bias)
+        with torch.no_grad():
+            for conv in (self.cls, self.reg):
+                conv.weight.normal_(0.0, 0.01)
+            self.cls.bias.fill_(-math.log((1 - _PRIOR) / _PRIOR))  # type: ignore[union-attr]
+            self.reg.bias.zero_()  # type: ignore[union-attr]
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         x = self.tower(x)
@@ -311,6 +312,8 @@ class _Inference(nn.Module):
         self.size = size
         self.max_detections = max_detections
         points, strides, _ = _points(size)
+        self.points: Tensor
+        self.strides: Tensor
         self.register_buffer("points", points, persistent=False)
         self.register_buffer("strides", strides, persistent=False)
 
@@ -629,7 +632,7 @@ class Detector:
                 size,
                 "whole images" if plan.tile is None else f"tiles of {plan.tile} px, overlap {plan.overlap}",
             )
-            net = _DetNet(cfg.num_classes, size)
+            net = _DetNet(cfg.num_classes, size).to(memory_format=torch.channels_last)
             total = cfg.steps or int(
                 np.clip(math.ceil(recipe.epochs * units / recipe.batch_size), recipe.min_steps, recipe.max_steps)
             )
@@ -649,7 +652,8 @@ class Detector:
     ) -> None:
         cfg, recipe, size = self.config, self.recipe, self.input_size
         points, strides, ranges = _points(size)
-        decay, no_decay = [], []
+        decay: list[nn.Parameter] = []
+        no_decay: list[nn.Parameter] = []
         for p in net.parameters():
             if p.requires_grad:
                 (decay if p.ndim > 1 else no_decay).append(p)
@@ -681,11 +685,12 @@ class Detector:
                 group["lr"] = recipe.lr * _lr_factor(step, total, warmup)
             samples = batch.next()
             x = torch.from_numpy(np.stack([s.pixels for s in samples])).permute(0, 3, 1, 2).float()
+            x = x.contiguous(memory_format=torch.channels_last)
             x = colour_jitter(x, batch.policy, rng)
             cls, reg = net(x)
             loss, parts = _losses(cls, reg, points, strides, ranges, samples)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 10.0)
             optimizer.step()
             ema.update(net)
@@ -696,7 +701,7 @@ class Detector:
                     "detector step %d/%d loss %.3f (qfl %.3f giou %.3f dfl %.3f) %.2fs/step",
                     step,
                     total,
-                    float(loss),
+                    float(loss.detach()),
                     parts["qfl"],
                     parts["giou"],
                     parts["dfl"],
@@ -725,7 +730,7 @@ class Detector:
                 for start in range(0, len(images), 8):
                     chunk = images[start : start + 8]
                     x = torch.from_numpy(np.stack([preprocess(img, self.input_size) for img in chunk]))
-                    cls, boxes = model.decode(x)
+                    cls, boxes = model.decode(x.contiguous(memory_format=torch.channels_last))
                     for i in range(len(chunk)):
                         b, c, s = _select(cls[i], boxes[i], max_detections)
                         out.append(_rows(b, c, s))
@@ -753,7 +758,7 @@ class Detector:
                     ]
                 )
             )
-            cls, boxes = model.decode(x)
+            cls, boxes = model.decode(x.contiguous(memory_format=torch.channels_last))
             for i, (wx, wy) in enumerate(chunk):
                 b, c, s = _select(cls[i], boxes[i], max_detections)
                 px = b.numpy().astype(np.float64) * tile
@@ -775,14 +780,14 @@ class Detector:
         """Write the S1-style ONNX model (see the module docstring for the contract)."""
         import onnx
 
-        model = self._require()
+        model = copy.deepcopy(self._require()).to(memory_format=torch.contiguous_format)
         if len(labels) != self.config.num_classes:
             raise ValueError(f"expected {self.config.num_classes} labels, got {len(labels)}")
         size = self.input_size
         dummy = torch.full((1, 3, size, size), 127.0)
         path = Path(path)
         with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
             torch.onnx.export(
                 model,
                 (dummy,),

@@ -1,0 +1,513 @@
+"""Prediction latency and throughput through HTTP, beside the bare model's own time.
+
+Against a real ``cvstudio serve`` (default role: both APIs) on a fresh data dir:
+
+1. trains and publishes two iterations through the SDK: a classifier (Hemlock / Japanese Cherry,
+   General (compact)) and a detector (fork / scissors, General (compact) object detection);
+2. for each, sends a 640x480 JPEG (a quickstart photo, resized) to
+   ``POST .../{classify|detect}/iterations/{name}/image/nostore`` with raw httpx, as the SDK
+   does (one multipart ``imageData`` part, ``Prediction-Key``; the body is built once): 1 client
+   (sequential requests after a warm-up; p50, p99) and 8 concurrent clients (threads, each with
+   its own ``httpx.Client``; throughput, p50, p99, errors, and the CPU the server and this
+   client process used meanwhile);
+3. times, in this process, the bare onnxruntime session on the same preprocessed input (the
+   model taken from the ONNX export zip, loaded with :class:`shared.vision.inference.OnnxModel`
+   with the server's thread settings) and the decode + preprocess step
+   (``decode_for_model`` + ``preprocess``);
+4. reads the server's RSS (with children) after the runs;
+5. times each step of a request's server-side work in this process against the same data dir
+   (publish-name lookup, multipart parse, tag lookup, the whole ``PredictionService.predict``,
+   the response model), and an empty HTTP round trip (``GET /healthz``), so a missed target
+   shows where the time goes.
+
+Targets on 2 cores: classification p50 ≤ 1.5 × (bare model + decode/preprocess); ≥ 100
+classifications/s with 8 clients; zero errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from PIL import Image, ImageOps
+
+from benchmarks import Row, at_least, at_most, median, progress
+from benchmarks._support import (
+    GENERAL_COMPACT_CLASSIFICATION,
+    GENERAL_COMPACT_DETECTION,
+    PREDICTION_PATH,
+    attempt,
+    cutlery_images,
+    cutlery_regions,
+    export_onnx,
+    host_load,
+    multipart_body,
+    percentile,
+    publish,
+    serving,
+    train,
+    training_client,
+    tree_images,
+    unique,
+    upload,
+)
+
+__all__ = ["add_arguments", "run"]
+
+SIZE = (640, 480)
+QUALITY = 90
+WARMUP = 20
+SEQUENTIAL = 300
+QUICK_SEQUENTIAL = 100
+CLIENTS = 8
+PER_CLIENT = 150
+QUICK_PER_CLIENT = 50
+IN_PROCESS_REPEATS = 200
+QUICK_IN_PROCESS_REPEATS = 60
+TRAINING_TIMEOUT_S = 2400.0
+
+P50_FACTOR = 1.5  # classification p50 ≤ this × (bare model + decode/preprocess)
+TARGET_RATE = 100.0  # classifications/s with 8 clients, on 2 cores
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("prediction")
+    group.add_argument(
+        "--sequential",
+        type=int,
+        default=None,
+        help=f"sequential requests per model, 1 client (default {SEQUENTIAL}; --quick: {QUICK_SEQUENTIAL})",
+    )
+    group.add_argument(
+        "--per-client",
+        type=int,
+        default=None,
+        help=f"requests per client with {CLIENTS} clients (default {PER_CLIENT}; --quick: {QUICK_PER_CLIENT})",
+    )
+    group.add_argument("--keep-prediction-data", action="store_true", help="keep the server's temporary data dir")
+
+
+# -- the image and the models -----------------------------------------------------------------------
+
+
+def photo(path: Path) -> bytes:
+    """``path`` as a 640x480 JPEG at quality 90."""
+    with Image.open(path) as img:
+        rgb = ImageOps.fit(ImageOps.exif_transpose(img).convert("RGB"), SIZE, Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    rgb.save(out, format="JPEG", quality=QUALITY)
+    return out.getvalue()
+
+
+@dataclass
+class Published:
+    task: str  # "classify" | "detect"
+    project_id: str
+    iteration_id: str
+    publish_name: str
+    train_s: float
+
+
+def _train_classifier(client: Any) -> Published:
+    from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateEntry
+
+    project = client.create_project(unique("bench predict trees"), domain_id=GENERAL_COMPACT_CLASSIFICATION)
+    entries = []
+    for tag, paths in tree_images().items():
+        tag_id = client.create_tag(project.id, tag.replace("_", " ")).id
+        entries += [ImageFileCreateEntry(name=p.name, contents=p.read_bytes(), tag_ids=[tag_id]) for p in paths]
+    upload(client, project.id, entries)
+    trained = train(client, project.id, timeout_s=TRAINING_TIMEOUT_S, label="prediction: classifier")
+    if not trained.ok:
+        raise RuntimeError(f"training the classifier failed: {trained.failure}")
+    publish(client, trained, "classifyBench")
+    return Published("classify", project.id, trained.iteration.id, "classifyBench", trained.seconds)
+
+
+def _train_detector(client: Any) -> Published:
+    from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateEntry, Region
+
+    regions = cutlery_regions()
+    project = client.create_project(unique("bench predict cutlery"), domain_id=GENERAL_COMPACT_DETECTION)
+    entries = []
+    for tag, paths in cutlery_images().items():
+        tag_id = client.create_tag(project.id, tag).id
+        for path in paths:
+            box = regions[f"{tag}/{path.name}"]
+            region = Region(tag_id=tag_id, left=box["left"], top=box["top"], width=box["width"], height=box["height"])
+            entries.append(ImageFileCreateEntry(name=path.name, contents=path.read_bytes(), regions=[region]))
+    upload(client, project.id, entries)
+    trained = train(client, project.id, timeout_s=TRAINING_TIMEOUT_S, label="prediction: detector")
+    if not trained.ok:
+        raise RuntimeError(f"training the detector failed: {trained.failure}")
+    publish(client, trained, "detectBench")
+    return Published("detect", project.id, trained.iteration.id, "detectBench", trained.seconds)
+
+
+# -- HTTP load ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    latencies_ms: list[float]
+    errors: list[str]
+    wall_s: float
+    server_cpu_s: float
+    client_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies_ms) / self.wall_s if self.wall_s else 0.0
+
+    def p(self, q: float) -> float:
+        return percentile(self.latencies_ms, q) if self.latencies_ms else float("nan")
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    total = 0.0
+    for proc in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def _send(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -> tuple[float, str | None]:
+    t0 = time.perf_counter()
+    try:
+        response = client.post(url, content=body, headers=headers)
+        response.read()
+    except httpx.HTTPError as exc:
+        return (time.perf_counter() - t0) * 1000, f"{type(exc).__name__}: {exc}"
+    elapsed = (time.perf_counter() - t0) * 1000
+    if response.status_code != 200:
+        return elapsed, f"HTTP {response.status_code}: {response.text[:120]}"
+    if not response.json().get("predictions"):
+        return elapsed, "no predictions in the answer"
+    return elapsed, None
+
+
+def _load(
+    server: psutil.Process, url: str, body: bytes, headers: dict[str, str], clients: int, per_client: int
+) -> Load:
+    """``clients`` threads, each with its own ``httpx.Client``, each sending ``per_client`` requests
+    after ``WARMUP // clients`` (at least 1) untimed ones; started together."""
+    barrier = threading.Barrier(clients + 1)
+    results: list[list[tuple[float, str | None]]] = [[] for _ in range(clients)]
+
+    def worker(n: int) -> None:
+        with httpx.Client(timeout=httpx.Timeout(60.0)) as client:
+            for _ in range(max(1, WARMUP // clients)):
+                _send(client, url, body, headers)
+            barrier.wait()
+            results[n] = [_send(client, url, body, headers) for _ in range(per_client)]
+
+    threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    me = psutil.Process()
+    server_cpu, client_cpu = _cpu_seconds(server), _cpu_seconds(me)
+    t0 = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - t0
+    server_cpu, client_cpu = _cpu_seconds(server) - server_cpu, _cpu_seconds(me) - client_cpu
+    flat = [r for rs in results for r in rs]
+    return Load([ms for ms, err in flat if err is None], [err for _, err in flat if err], wall, server_cpu, client_cpu)
+
+
+# -- in-process timings ---------------------------------------------------------------------------------
+
+
+def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return median(times)
+
+
+@dataclass
+class Bare:
+    model_ms: float  # session.run on the preprocessed [1, 3, S, S] input
+    decode_ms: float  # decode_for_model + preprocess
+    size: int
+    threads: str
+
+
+def _bare(client: Any, published: Published, data: bytes, repeats: int) -> Bare:
+    from shared.domain.limits import MAX_IMAGE_BYTES_PREDICTION
+    from shared.vision.images import decode_for_model
+    from shared.vision.inference import ModelCache, OnnxModel
+    from shared.vision.preprocess import preprocess
+
+    onnx = export_onnx(client, published.project_id, published.iteration_id)
+    threads = ModelCache()._threads  # the server's ModelCache() is built with its defaults
+    model = OnnxModel(onnx, threads=threads)
+    image = decode_for_model(data, min_side=model.size, max_bytes=MAX_IMAGE_BYTES_PREDICTION)
+    batch = preprocess(image, model.size)[None]
+    model_ms = _median_ms(lambda: model.run(batch), repeats)
+    decode_ms = _median_ms(
+        lambda: preprocess(
+            decode_for_model(data, min_side=model.size, max_bytes=MAX_IMAGE_BYTES_PREDICTION), model.size
+        ),
+        repeats,
+    )
+    return Bare(model_ms, decode_ms, model.size, "onnxruntime default" if threads is None else str(threads))
+
+
+def _server_steps(
+    data_dir: Path, published: Published, body: bytes, content_type: str, repeats: int
+) -> dict[str, float]:
+    """Each server-side step of one ``image/nostore`` request, timed here (median ms) against the
+    server's own data dir with the product's own services."""
+    from shared.api.multipart import read_image_parts
+    from shared.api.wire import image_prediction_out
+    from shared.bootstrap import build_services
+    from shared.domain.limits import MAX_IMAGE_BYTES_PREDICTION
+    from shared.settings import Settings
+    from shared.vision.images import decode_for_model
+    from tests.servers import PREDICTION_KEY, TRAINING_KEY
+
+    services = build_services(Settings(data_dir=data_dir, training_key=TRAINING_KEY, prediction_key=PREDICTION_KEY))
+    predictions = services.predictions
+    pid, name = published.project_id, published.publish_name
+    iteration = predictions.published_iteration(pid, name)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 65_536):  # uvicorn hands the body over in chunks of this order
+            yield body[start : start + 65_536]
+
+    def parse() -> bytes:
+        parts = asyncio.run(
+            read_image_parts(content_type, chunks(), max_parts=1, max_part_bytes=MAX_IMAGE_BYTES_PREDICTION)
+        )
+        return parts[0].data
+
+    data = parse()
+    model, _ = predictions._model(iteration)
+    result = predictions.predict(iteration, data, task=published.task)
+    steps = {
+        "publish-name lookup (published_iteration; the route calls it twice)": _median_ms(
+            lambda: predictions.published_iteration(pid, name), repeats
+        ),
+        "multipart parse (read_image_parts)": _median_ms(parse, repeats),
+        "tag lookup (_tag_lookup)": _median_ms(lambda: predictions._tag_lookup(iteration), repeats),
+        "decode (decode_for_model)": _median_ms(
+            lambda: decode_for_model(data, min_side=model.size, max_bytes=MAX_IMAGE_BYTES_PREDICTION), repeats
+        ),
+        "model (OnnxModel.classify/detect incl. resize)": _median_ms(
+            (lambda: model.classify(decode_for_model(data, min_side=model.size, max_bytes=MAX_IMAGE_BYTES_PREDICTION)))
+            if published.task == "classify"
+            else (
+                lambda: model.detect(decode_for_model(data, min_side=model.size, max_bytes=MAX_IMAGE_BYTES_PREDICTION))
+            ),
+            repeats,
+        ),
+        "PredictionService.predict (all of the above but the name lookup and parse)": _median_ms(
+            lambda: predictions.predict(iteration, data, task=published.task), repeats
+        ),
+        "response model (image_prediction_out + JSON)": _median_ms(
+            lambda: image_prediction_out(result).model_dump_json(by_alias=True), repeats
+        ),
+    }
+    steps["model (OnnxModel.classify/detect incl. resize)"] -= steps["decode (decode_for_model)"]
+    with contextlib.suppress(Exception):
+        services.meta.close()  # type: ignore[attr-defined]
+    return steps
+
+
+def _healthz_ms(endpoint: str, repeats: int) -> float:
+    with httpx.Client() as client:
+        return _median_ms(lambda: client.get(f"{endpoint}/healthz").raise_for_status(), repeats)
+
+
+# -- the run ----------------------------------------------------------------------------------------
+
+
+def _rss(process: psutil.Process) -> int:
+    total = process.memory_info().rss
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += child.memory_info().rss
+    return total
+
+
+def _measure(
+    client: Any,
+    server: Any,
+    published: Published,
+    data: bytes,
+    sequential: int,
+    per_client: int,
+    repeats: int,
+) -> list[Row]:
+    from tests.servers import PREDICTION_KEY
+
+    task = published.task
+    what = "classify" if task == "classify" else "detect"
+    url = (
+        f"{server.endpoint}{PREDICTION_PATH}/{published.project_id}/{task}/iterations/{published.publish_name}"
+        "/image/nostore"
+    )
+    body, content_type = multipart_body(data)
+    headers = {"Prediction-Key": PREDICTION_KEY, "Content-Type": content_type}
+    process = psutil.Process(server.process.pid)
+
+    progress(f"prediction: {what}: bare model and decode timings")
+    bare = _bare(client, published, data, repeats)
+    progress(f"prediction: {what}: 1 client × {sequential}")
+    one = _load(process, url, body, headers, 1, sequential)
+    progress(f"prediction: {what}: {CLIENTS} clients × {per_client}")
+    many = _load(process, url, body, headers, CLIENTS, per_client)
+    load = host_load()
+    progress(
+        f"prediction: {what}: p50 {one.p(50):.1f} ms, {many.rate:.0f}/s with {CLIENTS} clients, "
+        f"{len(one.errors) + len(many.errors)} errors"
+    )
+
+    floor = bare.model_ms + bare.decode_ms
+    image_note = f"{SIZE[0]}x{SIZE[1]} JPEG q{QUALITY}, {len(data) / 1024:.0f} KB; model input {bare.size}²"
+    errors = one.errors + many.errors
+    classify = task == "classify"
+    rows = [
+        Row(
+            f"{what} p50, 1 client (HTTP, image/nostore)",
+            one.p(50),
+            "ms",
+            f"≤ {P50_FACTOR:g} × (model + decode) = {P50_FACTOR * floor:.1f} ms" if classify else "",
+            f"p99 {one.p(99):.1f} ms, min {min(one.latencies_ms, default=float('nan')):.1f} ms over "
+            f"{len(one.latencies_ms)} sequential requests after {WARMUP} warm-up; {one.rate:.0f} requests/s; "
+            f"{image_note}; {load}; server CPU {one.server_cpu_s / one.wall_s:.0%} of a core, client "
+            f"{one.client_cpu_s / one.wall_s:.0%}",
+            at_most(one.p(50), P50_FACTOR * floor) if classify else None,
+        ),
+        Row(f"{what} p99, 1 client", one.p(99), "ms", "", ""),
+        Row(
+            f"{what} throughput, {CLIENTS} clients",
+            many.rate,
+            "requests/s",
+            f"≥ {TARGET_RATE:.0f}/s on 2 cores" if classify else "",
+            f"{CLIENTS} threads × {per_client} requests, each its own httpx.Client; p50 {many.p(50):.1f} ms, "
+            f"p99 {many.p(99):.1f} ms; in {many.wall_s:.1f} s the server used {many.server_cpu_s:.1f} CPU-s "
+            f"({many.server_cpu_s / many.wall_s:.0%} of a core; {os.cpu_count()} cores here) and this client "
+            f"process {many.client_cpu_s:.1f} CPU-s ({many.client_cpu_s / many.wall_s:.0%})",
+            at_least(many.rate, TARGET_RATE) if classify else None,
+        ),
+        Row(
+            f"{what} errors",
+            len(errors),
+            "",
+            "0",
+            f"{len(one.latencies_ms) + len(many.latencies_ms):,} answered 200 with predictions"
+            + (f"; e.g. {'; '.join(sorted(set(errors))[:2])}" if errors else ""),
+            not errors,
+        ),
+        Row(
+            f"{what} bare onnxruntime session.run",
+            bare.model_ms,
+            "ms",
+            "",
+            f"median of {repeats}, [1, 3, {bare.size}, {bare.size}] from the ONNX export zip, OnnxModel with "
+            f"the server's threads ({bare.threads}), in this process",
+        ),
+        Row(
+            f"{what} decode + preprocess ({SIZE[0]}x{SIZE[1]} JPEG)",
+            bare.decode_ms,
+            "ms",
+            "",
+            f"median of {repeats}: decode_for_model (JPEG draft to ≥ {bare.size} px) + preprocess",
+        ),
+    ]
+    return rows
+
+
+def _breakdown(server: Any, published: Published, data: bytes, repeats: int) -> list[Row]:
+    body, content_type = multipart_body(data)
+    steps = _server_steps(server.data_dir, published, body, content_type, repeats)
+    rows = [
+        Row(f"{published.task} step: {step}", ms, "ms", "", f"in-process median of {repeats}")
+        for step, ms in steps.items()
+    ]
+    return rows
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    sequential = args.sequential or (QUICK_SEQUENTIAL if args.quick else SEQUENTIAL)
+    per_client = args.per_client or (QUICK_PER_CLIENT if args.quick else PER_CLIENT)
+    repeats = QUICK_IN_PROCESS_REPEATS if args.quick else IN_PROCESS_REPEATS
+    trees = tree_images()
+    images = {"classify": photo(trees["Hemlock"][0]), "detect": photo(cutlery_images()["fork"][0])}
+    rows: list[Row] = []
+    with serving("prediction", keep=args.keep_prediction_data) as server:
+        client = training_client(server.endpoint)
+        try:
+            published: dict[str, Published] = {}
+
+            def setup(task: str, fn: Callable[[Any], Published]) -> list[Row]:
+                progress(f"prediction: training the {task} model")
+                published[task] = fn(client)
+                return [
+                    Row(
+                        f"{task} model trained and published",
+                        published[task].train_s,
+                        "s",
+                        "",
+                        "train_project → Completed",
+                    )
+                ]
+
+            attempt("prediction: classifier", rows, lambda: setup("classify", _train_classifier))
+            attempt("prediction: detector", rows, lambda: setup("detect", _train_detector))
+            for task, model in published.items():
+                attempt(
+                    f"prediction: {task}",
+                    rows,
+                    lambda model=model, task=task: _measure(
+                        client, server, model, images[task], sequential, per_client, repeats
+                    ),
+                )
+            rss = _rss(psutil.Process(server.process.pid))
+            rows.append(
+                Row(
+                    "prediction server RSS after the runs",
+                    rss / (1024 * 1024),
+                    "MB",
+                    "",
+                    "cvstudio serve process + children (psutil), both models loaded",
+                )
+            )
+            healthz = _healthz_ms(server.endpoint, repeats)
+            rows.append(
+                Row(
+                    "empty HTTP round trip (GET /healthz, 1 client)",
+                    healthz,
+                    "ms",
+                    "",
+                    f"median of {repeats}: uvicorn + FastAPI + httpx floor",
+                )
+            )
+            for task, model in published.items():
+                attempt(
+                    f"prediction: {task} breakdown",
+                    rows,
+                    lambda model=model, task=task: _breakdown(server, model, images[task], repeats),
+                )
+        finally:
+            client.close()
+    return rows
