@@ -54,7 +54,7 @@ def test_per_tag_metrics_come_from_held_out_images(client: CustomVisionTrainingC
         trained.project_id, trained.first.id, tag_ids=[trained.hemlock_id]
     )
     assert hemlock_only == 10
-    with cv_error("BadRequest", 400):
+    with cv_error("BadRequestInvalid", 400):
         client.get_iteration_performance(trained.project_id, trained.first.id, threshold=1.5)
 
 
