@@ -236,7 +236,7 @@ class PredictionService:
         if task == DETECT and not detection:
             raise BadRequest("This iteration is a classifier: call classify, not detect.", Code.BAD_REQUEST_INVALID)
         model, manifest = self._model(iteration)
-        image = decode_for_model(data, min_side=model.size, max_bytes=max_bytes)
+        image = decode_for_model(data, min_side=model.decode_side, max_bytes=max_bytes)
         tags = self._tag_lookup(iteration)
         if detection:
             predictions = [
