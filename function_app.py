@@ -11,6 +11,4 @@ from shared.api.app import create_app
 from shared.bootstrap import build_services
 from shared.settings import Settings
 
-app = func.AsgiFunctionApp(
-    app=create_app(build_services(Settings())), http_auth_level=func.AuthLevel.ANONYMOUS
-)
+app = func.AsgiFunctionApp(app=create_app(build_services(Settings())), http_auth_level=func.AuthLevel.ANONYMOUS)

@@ -33,9 +33,7 @@ def cherry_images() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def detection_regions() -> dict[str, dict[str, float | str]]:
-    data: dict[str, dict[str, float | str]] = json.loads(
-        (SAMPLES / "ObjectDetection" / "regions.json").read_text()
-    )
+    data: dict[str, dict[str, float | str]] = json.loads((SAMPLES / "ObjectDetection" / "regions.json").read_text())
     return data
 
 

@@ -43,9 +43,7 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(
-    data_dir: Path, *, extra_env: dict[str, str] | None = None, port: int | None = None
-) -> RunningServer:
+def start_server(data_dir: Path, *, extra_env: dict[str, str] | None = None, port: int | None = None) -> RunningServer:
     port = port or free_port()
     env = {
         **os.environ,

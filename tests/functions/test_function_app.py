@@ -92,9 +92,7 @@ class FunctionsHost:
     ) -> func.HttpResponse:
         """One request through the registered HTTP function, as the host would invoke it."""
         url = f"http://localhost{path}" + (f"?{urlencode(params)}" if params else "")
-        request = func.HttpRequest(
-            method=method, url=url, headers=headers or {}, params=params or {}, body=body
-        )
+        request = func.HttpRequest(method=method, url=url, headers=headers or {}, params=params or {}, body=body)
         function = self.http_function
         handler = function.get_user_function()
         context = InvocationContext(function.get_function_name())
@@ -191,9 +189,7 @@ def test_create_project_answers_200_json(host: FunctionsHost) -> None:
     created = json_body(host.call("POST", f"{API}/projects", params={"name": name}, headers=KEY))
     assert created["name"] == name
     assert created["description"] == ""
-    fetched = json_body(
-        host.call("GET", f"/customvision/v3.3/Training/projects/{created['id']}", headers=KEY)
-    )
+    fetched = json_body(host.call("GET", f"/customvision/v3.3/Training/projects/{created['id']}", headers=KEY))
     assert fetched["id"] == created["id"]
     listed = json_body(host.call("GET", f"{API}/projects", headers={"training-key": TRAINING_KEY}))
     assert created["id"] in [p["id"] for p in listed]
@@ -220,9 +216,7 @@ def test_multipart_part_without_filename_arrives_intact(host: FunctionsHost) -> 
     probe = func.HttpRequest(method="POST", url="http://localhost/", headers=headers, body=body)
     assert "imageData" not in probe.files
 
-    summary = json_body(
-        host.call("POST", f"{API}/projects/{project['id']}/images", headers=headers, body=body)
-    )
+    summary = json_body(host.call("POST", f"{API}/projects/{project['id']}/images", headers=headers, body=body))
 
     [result] = summary["images"]
     assert result["status"] == "OK"
@@ -241,9 +235,7 @@ def test_raw_octet_stream_upload(host: FunctionsHost) -> None:
     project = new_project(host)
     data = jpeg((64, 64), (1, 2, 3))
     headers = {**KEY, "Content-Type": "application/octet-stream"}
-    summary = json_body(
-        host.call("POST", f"{API}/projects/{project['id']}/images", headers=headers, body=data)
-    )
+    summary = json_body(host.call("POST", f"{API}/projects/{project['id']}/images", headers=headers, body=data))
     assert [r["status"] for r in summary["images"]] == ["OK"]
     assert summary["images"][0]["sourceUrl"] is None
 

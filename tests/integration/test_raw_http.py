@@ -225,9 +225,7 @@ def test_multipart_three_parts_with_different_field_names_are_three_images(clien
 def test_multipart_with_64_parts_is_accepted(client: httpx.Client) -> None:
     project = new_project(client)
     images = distinct_pngs(64)
-    body = multipart(
-        [([f'Content-Disposition: form-data; name="imageData{i}"'], d) for i, d in enumerate(images)]
-    )
+    body = multipart([([f'Content-Disposition: form-data; name="imageData{i}"'], d) for i, d in enumerate(images)])
 
     reply = client.post(f"{API}/projects/{project['id']}/images", content=body, headers=form_type())
 
@@ -276,9 +274,7 @@ def test_multipart_content_type_spellings(client: httpx.Client, content_type: st
     project = new_project(client)
     data = jpeg((40, 44), (200, 200, 1))
     body = multipart([(['Content-Disposition: form-data; name="imageData"'], data)])
-    reply = client.post(
-        f"{API}/projects/{project['id']}/images", content=body, headers={"Content-Type": content_type}
-    )
+    reply = client.post(f"{API}/projects/{project['id']}/images", content=body, headers={"Content-Type": content_type})
     [result] = assert_json(reply)["images"]
     assert result["status"] == "OK"
     assert fetch_bytes(client, result["image"]["originalImageUri"]) == data
@@ -289,9 +285,7 @@ def test_chunked_upload_without_content_length(client: httpx.Client, shape: str)
     """A streamed request body (Transfer-Encoding: chunked), in small uneven pieces."""
     project = new_project(client)
     data = jpeg((300, 200), (5, 50, 150))
-    body = (
-        data if shape == "raw" else multipart([(['Content-Disposition: form-data; name="imageData"'], data)])
-    )
+    body = data if shape == "raw" else multipart([(['Content-Disposition: form-data; name="imageData"'], data)])
     headers = {"Content-Type": "application/octet-stream"} if shape == "raw" else form_type()
 
     def pieces() -> Iterator[bytes]:
@@ -313,8 +307,7 @@ def test_chunked_upload_without_content_length(client: httpx.Client, shape: str)
         (f"multipart/form-data; boundary={BOUNDARY}", f"--{BOUNDARY}--\r\n".encode(), "BadRequestImageBatch"),
         (
             f"multipart/form-data; boundary={BOUNDARY}",
-            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="imageData"\r\n\r\n'.encode()
-            + b"\x89PNG\r\n",
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="imageData"\r\n\r\n'.encode() + b"\x89PNG\r\n",
             "BadRequestImageStream",
         ),
     ],
@@ -324,9 +317,7 @@ def test_upload_without_a_complete_image_is_a_json_400(
     client: httpx.Client, content_type: str, body: bytes, code: str
 ) -> None:
     project = new_project(client)
-    reply = client.post(
-        f"{API}/projects/{project['id']}/images", content=body, headers={"Content-Type": content_type}
-    )
+    reply = client.post(f"{API}/projects/{project['id']}/images", content=body, headers={"Content-Type": content_type})
     assert_error(reply, 400, code)
     assert image_count(client, project["id"]) == 0
 
@@ -349,9 +340,7 @@ def test_raw_image_over_6_mb_is_207_error_image_size(client: httpx.Client) -> No
 
 @pytest.mark.parametrize("version", ["v3.0", "v3.1", "v3.2", "v3.3", "v3.4-preview"])
 @pytest.mark.parametrize("segment", ["training", "Training", "TRAINING"])
-def test_every_training_version_and_casing_is_routed(
-    client: httpx.Client, version: str, segment: str
-) -> None:
+def test_every_training_version_and_casing_is_routed(client: httpx.Client, version: str, segment: str) -> None:
     prefix = f"/customvision/{version}/{segment}"
     created = assert_json(client.post(f"{prefix}/projects", params={"name": f"v-{uuid.uuid4().hex[:8]}"}))
     listed = assert_json(client.get(f"{prefix}/projects"))
@@ -400,9 +389,7 @@ def test_key_header_name_is_case_insensitive_and_apim_alias_works(server: Runnin
     ],
     ids=["missing", "wrong", "empty", "prefix", "wrong-apim", "other-header"],
 )
-@pytest.mark.parametrize(
-    "method,path", [("GET", "/projects"), ("POST", "/projects?name=x"), ("GET", "/domains")]
-)
+@pytest.mark.parametrize("method,path", [("GET", "/projects"), ("POST", "/projects?name=x"), ("GET", "/domains")])
 def test_wrong_or_missing_key_is_a_json_401(
     server: RunningServer, headers: dict[str, str], method: str, path: str
 ) -> None:
@@ -474,9 +461,7 @@ def test_unknown_project_is_a_json_404(client: httpx.Client) -> None:
     missing = str(uuid.uuid4())
     assert_error(client.get(f"{API}/projects/{missing}"), 404, "NotFoundProject")
     assert_error(client.get(f"{API}/projects/{missing}/tags"), 404)
-    reply = client.post(
-        f"{API}/projects/{missing}/images", content=png(), headers={"Content-Type": "image/png"}
-    )
+    reply = client.post(f"{API}/projects/{missing}/images", content=png(), headers={"Content-Type": "image/png"})
     assert_error(reply, 404)
 
 
@@ -562,9 +547,7 @@ def test_wire_formats_times_ids_and_empty_descriptions(client: httpx.Client) -> 
             "images": [
                 {
                     "contents": base64.b64encode(jpeg()).decode(),
-                    "regions": [
-                        {"tagId": box_tag["id"], "left": 0.1, "top": 0.2, "width": 0.3, "height": 0.4}
-                    ],
+                    "regions": [{"tagId": box_tag["id"], "left": 0.1, "top": 0.2, "width": 0.3, "height": 0.4}],
                 }
             ]
         },
@@ -677,9 +660,7 @@ def test_decompression_bomb_png_is_refused_quickly_and_server_stays_healthy(
     assert httpx.get(f"{server.endpoint}/healthz", timeout=10).status_code == 200
     assert image_count(client, project["id"]) == 0
     # and the server still takes real work
-    ok = client.post(
-        f"{API}/projects/{project['id']}/images", content=png(), headers={"Content-Type": "image/png"}
-    )
+    ok = client.post(f"{API}/projects/{project['id']}/images", content=png(), headers={"Content-Type": "image/png"})
     assert assert_json(ok)["images"][0]["status"] == "OK"
 
 
@@ -697,9 +678,7 @@ def test_decompression_bomb_in_a_multipart_batch_fails_only_itself(client: httpx
 
 
 @pytest.mark.parametrize("size", [(300, 10), (10, 300)], ids=["wide", "tall"])
-def test_aspect_ratio_over_25_to_1_is_error_image_dimensions(
-    client: httpx.Client, size: tuple[int, int]
-) -> None:
+def test_aspect_ratio_over_25_to_1_is_error_image_dimensions(client: httpx.Client, size: tuple[int, int]) -> None:
     project = new_project(client)
     reply = client.post(
         f"{API}/projects/{project['id']}/images", content=png(size), headers={"Content-Type": "image/png"}
@@ -776,9 +755,7 @@ def _populate(
     reply = http.post(
         f"{API}/projects/{classifier['id']}/images/files",
         json={
-            "images": [
-                {"name": f"f{i}.png", "contents": base64.b64encode(d).decode()} for i, d in enumerate(files)
-            ],
+            "images": [{"name": f"f{i}.png", "contents": base64.b64encode(d).decode()} for i, d in enumerate(files)],
             "tagIds": [spare_tag["id"]],
             "metadata": {"shelf": "3", "colour": "mixed"},
         },
@@ -887,9 +864,7 @@ def test_everything_survives_a_restart(
         second.stop()
 
     assert last["id"] in after
-    assert after[last["id"]]["project"] == last | {
-        "lastModified": after[last["id"]]["project"]["lastModified"]
-    }
+    assert after[last["id"]]["project"] == last | {"lastModified": after[last["id"]]["project"]["lastModified"]}
     del after[last["id"]]
     assert set(after) == set(before)
     for pid, state in before.items():
@@ -912,9 +887,7 @@ def test_everything_survives_a_restart(
 # --- concurrency ----------------------------------------------------------------------------
 
 
-def test_same_bytes_uploaded_by_8_threads_at_once_is_stored_once(
-    server: RunningServer, client: httpx.Client
-) -> None:
+def test_same_bytes_uploaded_by_8_threads_at_once_is_stored_once(server: RunningServer, client: httpx.Client) -> None:
     project = new_project(client)
     data = jpeg((128, 96), (11, 22, 33))
 
@@ -942,9 +915,7 @@ def test_same_bytes_uploaded_by_8_threads_at_once_is_stored_once(
     assert fetch_bytes(client, image["originalImageUri"]) == data
 
 
-def test_same_tag_name_created_by_8_threads_at_once_succeeds_once(
-    server: RunningServer, client: httpx.Client
-) -> None:
+def test_same_tag_name_created_by_8_threads_at_once_succeeds_once(server: RunningServer, client: httpx.Client) -> None:
     project = new_project(client)
 
     def create(_: int) -> httpx.Response:

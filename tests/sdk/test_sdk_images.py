@@ -50,9 +50,7 @@ def image_host() -> Iterator[str]:
 def _noise_png(side: int = 1500) -> bytes:
     """A PNG of random pixels: incompressible, so larger than 6 MB at 1500 x 1500."""
     out = io.BytesIO()
-    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(
-        out, format="PNG", compress_level=0
-    )
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(out, format="PNG", compress_level=0)
     return out.getvalue()
 
 
@@ -170,9 +168,7 @@ def test_quickstart_batch_of_files(
     assert upload_result.is_batch_successful is True
     assert len(upload_result.images) == 20
     assert [i.status for i in upload_result.images] == ["OK"] * 20
-    assert [i.source_url for i in upload_result.images] == [
-        f'"{p.name}"' for p in [*hemlock_images, *cherry_images]
-    ]
+    assert [i.source_url for i in upload_result.images] == [f'"{p.name}"' for p in [*hemlock_images, *cherry_images]]
     for result, path in zip(upload_result.images, [*hemlock_images, *cherry_images], strict=True):
         expected_tag = hemlock_tag if path in hemlock_images else cherry_tag
         assert [(t.tag_id, t.tag_name) for t in result.image.tags] == [(expected_tag.id, expected_tag.name)]
@@ -198,9 +194,7 @@ def test_quickstart_batch_of_files(
     assert client.get_image_count(project.id) == 20
 
 
-def test_the_same_bytes_twice_in_one_batch(
-    client: CustomVisionTrainingClient, hemlock_images: list[Path]
-) -> None:
+def test_the_same_bytes_twice_in_one_batch(client: CustomVisionTrainingClient, hemlock_images: list[Path]) -> None:
     project = client.create_project(unique("Twice"))
     tag = client.create_tag(project.id, "Hemlock")
     data = hemlock_images[0].read_bytes()
@@ -255,13 +249,9 @@ def test_detection_upload_with_regions(
     for key in chosen:
         box = detection_regions[key]
         tag = tags[str(box["tag"])]
-        region = Region(
-            tag_id=tag.id, left=box["left"], top=box["top"], width=box["width"], height=box["height"]
-        )
+        region = Region(tag_id=tag.id, left=box["left"], top=box["top"], width=box["width"], height=box["height"])
         with open(detection_images_dir / key, "rb") as image_contents:
-            entries.append(
-                ImageFileCreateEntry(name=Path(key).name, contents=image_contents.read(), regions=[region])
-            )
+            entries.append(ImageFileCreateEntry(name=Path(key).name, contents=image_contents.read(), regions=[region]))
     result = client.create_images_from_files(project.id, ImageFileCreateBatch(images=entries))
 
     assert result.is_batch_successful is True
@@ -332,9 +322,7 @@ def test_truncated_and_text_uploads_through_create_images_from_data(
 
 def test_more_than_64_images_in_a_batch_is_refused(client: CustomVisionTrainingClient) -> None:
     project = client.create_project(unique("Too many"))
-    entries = [
-        ImageFileCreateEntry(name=f"img_{n}.png", contents=png_bytes(color=(n, 0, 0))) for n in range(65)
-    ]
+    entries = [ImageFileCreateEntry(name=f"img_{n}.png", contents=png_bytes(color=(n, 0, 0))) for n in range(65)]
 
     with cv_error("BadRequestExceededBatchSize", 400):
         client.create_images_from_files(project.id, ImageFileCreateBatch(images=entries))
@@ -364,9 +352,7 @@ def test_empty_batches_are_refused(client: CustomVisionTrainingClient) -> None:
         client.create_images_from_urls(project.id, ImageUrlCreateBatch(images=[]))
 
 
-def test_an_image_over_6_mb_in_a_files_batch(
-    client: CustomVisionTrainingClient, hemlock_images: list[Path]
-) -> None:
+def test_an_image_over_6_mb_in_a_files_batch(client: CustomVisionTrainingClient, hemlock_images: list[Path]) -> None:
     project = client.create_project(unique("Big file"))
     entries = [
         ImageFileCreateEntry(name="noise.png", contents=_noise_png()),
@@ -428,18 +414,14 @@ def test_batch_metadata_with_11_pairs_is_refused(
     assert result.images[0].image.metadata == ten
 
 
-def test_tags_of_another_project_are_refused(
-    client: CustomVisionTrainingClient, hemlock_images: list[Path]
-) -> None:
+def test_tags_of_another_project_are_refused(client: CustomVisionTrainingClient, hemlock_images: list[Path]) -> None:
     project = client.create_project(unique("Uploader"))
     other = client.create_project(unique("Owner"))
     foreign = client.create_tag(other.id, "Foreign")
     entries = [ImageFileCreateEntry(name=hemlock_images[0].name, contents=hemlock_images[0].read_bytes())]
 
     with cv_error("NotFoundTag", 404):
-        client.create_images_from_files(
-            project.id, ImageFileCreateBatch(images=entries, tag_ids=[foreign.id])
-        )
+        client.create_images_from_files(project.id, ImageFileCreateBatch(images=entries, tag_ids=[foreign.id]))
     assert client.get_image_count(project.id) == 0
     assert client.get_image_count(other.id) == 0
 
@@ -456,9 +438,7 @@ def test_negative_and_regular_tag_on_one_image(
             contents=hemlock_images[0].read_bytes(),
             tag_ids=[negative.id, hemlock.id],
         ),
-        ImageFileCreateEntry(
-            name=cherry_images[0].name, contents=cherry_images[0].read_bytes(), tag_ids=[negative.id]
-        ),
+        ImageFileCreateEntry(name=cherry_images[0].name, contents=cherry_images[0].read_bytes(), tag_ids=[negative.id]),
     ]
 
     result = client.create_images_from_files(project.id, ImageFileCreateBatch(images=entries))
@@ -552,15 +532,11 @@ def test_url_uploads_with_regions_and_metadata(
     fork = client.create_tag(project.id, "fork")
     box = detection_regions["fork/fork_7.jpg"]
     url = f"{image_host}/ObjectDetection/Images/fork/fork_7.jpg"
-    region = Region(
-        tag_id=fork.id, left=box["left"], top=box["top"], width=box["width"], height=box["height"]
-    )
+    region = Region(tag_id=fork.id, left=box["left"], top=box["top"], width=box["width"], height=box["height"])
 
     result = client.create_images_from_urls(
         project.id,
-        ImageUrlCreateBatch(
-            images=[ImageUrlCreateEntry(url=url, regions=[region])], metadata={"from": "web"}
-        ),
+        ImageUrlCreateBatch(images=[ImageUrlCreateEntry(url=url, regions=[region])], metadata={"from": "web"}),
     )
 
     assert [(i.source_url, i.status) for i in result.images] == [(url, "OK")]
@@ -576,18 +552,14 @@ def test_url_uploads_with_regions_and_metadata(
     )
 
 
-def test_private_urls_are_refused_unless_allowed(
-    tmp_path: Path, image_host: str, hemlock_images: list[Path]
-) -> None:
+def test_private_urls_are_refused_unless_allowed(tmp_path: Path, image_host: str, hemlock_images: list[Path]) -> None:
     locked = start_server(tmp_path / "d2", extra_env={"CVSTUDIO_ALLOW_PRIVATE_URLS": "false"})
     trainer = training_client(locked.endpoint)
     try:
         project = trainer.create_project(unique("Locked"))
         url = f"{image_host}/ImageClassification/Images/Hemlock/{hemlock_images[0].name}"
 
-        result = trainer.create_images_from_urls(
-            project.id, ImageUrlCreateBatch(images=[ImageUrlCreateEntry(url=url)])
-        )
+        result = trainer.create_images_from_urls(project.id, ImageUrlCreateBatch(images=[ImageUrlCreateEntry(url=url)]))
 
         assert result.is_batch_successful is False
         assert [(i.source_url, i.status) for i in result.images] == [(url, "ErrorSource")]

@@ -44,9 +44,7 @@ def test_create_and_delete_image_tags(client: CustomVisionTrainingClient, hemloc
     entries.append(ImageTagCreateEntry(image_id=ids[0], tag_id=conifer.id))
     summary = client.create_image_tags(project.id, tags=entries)
 
-    assert sorted((e.image_id, e.tag_id) for e in summary.created) == sorted(
-        (e.image_id, e.tag_id) for e in entries
-    )
+    assert sorted((e.image_id, e.tag_id) for e in summary.created) == sorted((e.image_id, e.tag_id) for e in entries)
     assert not summary.duplicated
     assert not summary.exceeded
     assert client.get_tagged_image_count(project.id) == 3
@@ -78,19 +76,13 @@ def test_create_image_tags_with_unknown_tag_or_image(
     [image_id] = _upload(client, project.id, hemlock_images[:1])
 
     with cv_error("NotFoundTag", 404):
-        client.create_image_tags(
-            project.id, tags=[ImageTagCreateEntry(image_id=image_id, tag_id=str(uuid.uuid4()))]
-        )
+        client.create_image_tags(project.id, tags=[ImageTagCreateEntry(image_id=image_id, tag_id=str(uuid.uuid4()))])
     with cv_error("NotFoundImage", 404):
-        client.create_image_tags(
-            project.id, tags=[ImageTagCreateEntry(image_id=str(uuid.uuid4()), tag_id=tag.id)]
-        )
+        client.create_image_tags(project.id, tags=[ImageTagCreateEntry(image_id=str(uuid.uuid4()), tag_id=tag.id)])
     assert client.get_tagged_image_count(project.id) == 0
 
 
-def test_negative_tag_cannot_join_a_regular_tag(
-    client: CustomVisionTrainingClient, hemlock_images: list[Path]
-) -> None:
+def test_negative_tag_cannot_join_a_regular_tag(client: CustomVisionTrainingClient, hemlock_images: list[Path]) -> None:
     project = client.create_project(unique("Negative image tags"))
     negative = client.create_tag(project.id, "Negative", type="Negative")
     tree = client.create_tag(project.id, "Tree")
@@ -98,9 +90,7 @@ def test_negative_tag_cannot_join_a_regular_tag(
     client.create_image_tags(project.id, tags=[ImageTagCreateEntry(image_id=image_id, tag_id=tree.id)])
 
     with cv_error("BadRequestNegativeAndRegularTagOnSameImage", 400):
-        client.create_image_tags(
-            project.id, tags=[ImageTagCreateEntry(image_id=image_id, tag_id=negative.id)]
-        )
+        client.create_image_tags(project.id, tags=[ImageTagCreateEntry(image_id=image_id, tag_id=negative.id)])
     assert [t.tag_id for t in _image(client, project.id, image_id).tags] == [tree.id]
 
 
@@ -133,9 +123,7 @@ def test_create_and_delete_image_regions(
             )
         )
     # A second box on the first image.
-    entries.append(
-        ImageRegionCreateEntry(image_id=ids[0], tag_id=fork.id, left=0.0, top=0.0, width=0.1, height=0.1)
-    )
+    entries.append(ImageRegionCreateEntry(image_id=ids[0], tag_id=fork.id, left=0.0, top=0.0, width=0.1, height=0.1))
     summary = client.create_image_regions(project.id, regions=entries)
 
     assert len(summary.created) == 4
@@ -169,10 +157,7 @@ def test_create_and_delete_image_regions(
 
     small = next(r for r in summary.created if r.image_id == ids[0] and r.width == pytest.approx(0.1))
     scissors_region = next(r for r in summary.created if r.image_id == ids[2])
-    assert (
-        client.delete_image_regions(project.id, region_ids=[small.region_id, scissors_region.region_id])
-        is None
-    )
+    assert client.delete_image_regions(project.id, region_ids=[small.region_id, scissors_region.region_id]) is None
     assert [r.region_id for r in _image(client, project.id, ids[0]).regions] == [
         r.region_id for r in summary.created if r.image_id == ids[0] and r.region_id != small.region_id
     ]
@@ -181,9 +166,7 @@ def test_create_and_delete_image_regions(
     assert client.get_untagged_image_count(project.id) == 1
 
 
-def test_create_image_regions_outside_the_image(
-    client: CustomVisionTrainingClient, detection_images_dir: Path
-) -> None:
+def test_create_image_regions_outside_the_image(client: CustomVisionTrainingClient, detection_images_dir: Path) -> None:
     project = client.create_project(unique("Bad regions"), domain_id=GENERAL_DETECTION)
     fork = client.create_tag(project.id, "fork")
     [image_id] = _upload(client, project.id, [detection_images_dir / "fork" / "fork_3.jpg"])
@@ -192,9 +175,7 @@ def test_create_image_regions_outside_the_image(
         client.create_image_regions(
             project.id,
             regions=[
-                ImageRegionCreateEntry(
-                    image_id=image_id, tag_id=fork.id, left=0.7, top=0.2, width=0.6, height=0.2
-                )
+                ImageRegionCreateEntry(image_id=image_id, tag_id=fork.id, left=0.7, top=0.2, width=0.6, height=0.2)
             ],
         )
     with cv_error("NotFoundTag", 404):
@@ -209,9 +190,7 @@ def test_create_image_regions_outside_the_image(
     assert not _image(client, project.id, image_id).regions
 
 
-def test_deleting_a_tag_removes_its_regions(
-    client: CustomVisionTrainingClient, detection_images_dir: Path
-) -> None:
+def test_deleting_a_tag_removes_its_regions(client: CustomVisionTrainingClient, detection_images_dir: Path) -> None:
     project = client.create_project(unique("Drop region tag"), domain_id=GENERAL_DETECTION)
     fork = client.create_tag(project.id, "fork")
     spoon = client.create_tag(project.id, "spoon")
@@ -219,12 +198,8 @@ def test_deleting_a_tag_removes_its_regions(
     client.create_image_regions(
         project.id,
         regions=[
-            ImageRegionCreateEntry(
-                image_id=image_id, tag_id=fork.id, left=0.1, top=0.1, width=0.3, height=0.3
-            ),
-            ImageRegionCreateEntry(
-                image_id=image_id, tag_id=spoon.id, left=0.5, top=0.5, width=0.3, height=0.3
-            ),
+            ImageRegionCreateEntry(image_id=image_id, tag_id=fork.id, left=0.1, top=0.1, width=0.3, height=0.3),
+            ImageRegionCreateEntry(image_id=image_id, tag_id=spoon.id, left=0.5, top=0.5, width=0.3, height=0.3),
         ],
     )
 
@@ -299,9 +274,7 @@ def test_delete_images_by_id_and_all(
     project = client.create_project(unique("Delete images"))
     tag = client.create_tag(project.id, "Tree")
     ids = _upload(client, project.id, hemlock_images[:3] + cherry_images[:3])
-    client.create_image_tags(
-        project.id, tags=[ImageTagCreateEntry(image_id=i, tag_id=tag.id) for i in ids[:4]]
-    )
+    client.create_image_tags(project.id, tags=[ImageTagCreateEntry(image_id=i, tag_id=tag.id) for i in ids[:4]])
 
     assert client.delete_images(project.id, image_ids=ids[:2]) is None
 

@@ -40,9 +40,7 @@ class Gallery:
 
 
 @pytest.fixture(scope="module")
-def gallery(
-    client: CustomVisionTrainingClient, hemlock_images: list[Path], cherry_images: list[Path]
-) -> Gallery:
+def gallery(client: CustomVisionTrainingClient, hemlock_images: list[Path], cherry_images: list[Path]) -> Gallery:
     """The quickstart's 10 Hemlock + 10 Japanese Cherry, then 2 untagged images, uploaded in that order."""
     project = client.create_project(unique("Gallery"))
     hemlock = client.create_tag(project.id, "Hemlock")
@@ -50,9 +48,7 @@ def gallery(
     files: dict[str, Path] = {}
 
     def upload(paths: list[Path], tag_id: str) -> list[str]:
-        entries = [
-            ImageFileCreateEntry(name=p.name, contents=p.read_bytes(), tag_ids=[tag_id]) for p in paths
-        ]
+        entries = [ImageFileCreateEntry(name=p.name, contents=p.read_bytes(), tag_ids=[tag_id]) for p in paths]
         result = client.create_images_from_files(project.id, ImageFileCreateBatch(images=entries))
         assert result.is_batch_successful
         files.update({i.image.id: p for i, p in zip(result.images, paths, strict=True)})
@@ -82,9 +78,7 @@ def test_counts_are_bare_integers(client: CustomVisionTrainingClient, gallery: G
     assert isinstance(client.get_image_count(pid), int)
 
 
-def test_get_images_lists_newest_first_by_default(
-    client: CustomVisionTrainingClient, gallery: Gallery
-) -> None:
+def test_get_images_lists_newest_first_by_default(client: CustomVisionTrainingClient, gallery: Gallery) -> None:
     newest = client.get_images(gallery.project_id)
     explicit = client.get_images(gallery.project_id, order_by="Newest")
     oldest = client.get_images(gallery.project_id, order_by="Oldest")
@@ -180,10 +174,7 @@ def test_metadata_filter(
     project = client.create_project(unique("Filter"))
     paths = hemlock_images[:3] + cherry_images[:3]
     entries = [ImageFileCreateEntry(name=p.name, contents=p.read_bytes()) for p in paths]
-    ids = [
-        i.image.id
-        for i in client.create_images_from_files(project.id, ImageFileCreateBatch(images=entries)).images
-    ]
+    ids = [i.image.id for i in client.create_images_from_files(project.id, ImageFileCreateBatch(images=entries)).images]
     red, blue = ids[:2], ids[2:5]
 
     assert client.update_image_metadata(project.id, red, {"color": "red", "shelf": "1"}).is_batch_successful

@@ -46,9 +46,7 @@ CATALOGUE = [
 ]
 
 
-def _upload(
-    client: CustomVisionTrainingClient, project_id: str, paths: list[Path], tag_ids: list[str]
-) -> None:
+def _upload(client: CustomVisionTrainingClient, project_id: str, paths: list[Path], tag_ids: list[str]) -> None:
     entries = [ImageFileCreateEntry(name=p.name, contents=p.read_bytes(), tag_ids=tag_ids) for p in paths]
     result = client.create_images_from_files(project_id, ImageFileCreateBatch(images=entries))
     assert result.is_batch_successful, [i.status for i in result.images]

@@ -29,7 +29,9 @@ class World:
         self.blobs = MemoryBlobStore()
         self.projects = ProjectService(self.meta, self.blobs)
         self.tags = TagService(self.meta, self.projects)
-        self.images = ImageService(self.meta, self.blobs, self.projects, self.tags, SnapshotStore(self.meta, self.blobs))
+        self.images = ImageService(
+            self.meta, self.blobs, self.projects, self.tags, SnapshotStore(self.meta, self.blobs)
+        )
 
 
 @pytest.fixture
