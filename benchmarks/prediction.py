@@ -248,6 +248,40 @@ class Bare:
     decode_ms: float  # decode_for_model + preprocess
     size: int
     threads: str
+    onnx: bytes
+    batch: Any  # the preprocessed input, np.ndarray [1, 3, S, S]
+
+
+def _model_rate(onnx: bytes, batch: Any, *, threads: int | None, spinning: bool, callers: int, seconds: float) -> float:
+    """Runs per second of one onnxruntime session called from ``callers`` threads at once (as the
+    server's threadpool calls it under concurrent requests), with these session settings."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(onnx, sess_options=options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    for _ in range(3):
+        session.run(None, {name: batch})
+    counts = [0] * callers
+    stop = time.perf_counter() + seconds
+
+    def call(n: int) -> None:
+        while time.perf_counter() < stop:
+            session.run(None, {name: batch})
+            counts[n] += 1
+
+    t0 = time.perf_counter()
+    workers = [threading.Thread(target=call, args=(n,)) for n in range(callers)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.perf_counter() - t0)
 
 
 def _bare(client: Any, published: Published, data: bytes, repeats: int) -> Bare:
@@ -259,16 +293,16 @@ def _bare(client: Any, published: Published, data: bytes, repeats: int) -> Bare:
     onnx = export_onnx(client, published.project_id, published.iteration_id)
     threads = ModelCache()._threads  # the server's ModelCache() is built with its defaults
     model = OnnxModel(onnx, threads=threads)
-    image = decode_for_model(data, min_side=model.size, max_bytes=MAX_IMAGE_BYTES_PREDICTION)
+    side = getattr(model, "decode_side", model.size)  # what PredictionService.predict decodes to
+    image = decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION)
     batch = preprocess(image, model.size)[None]
     model_ms = _median_ms(lambda: model.run(batch), repeats)
     decode_ms = _median_ms(
-        lambda: preprocess(
-            decode_for_model(data, min_side=model.size, max_bytes=MAX_IMAGE_BYTES_PREDICTION), model.size
-        ),
+        lambda: preprocess(decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION), model.size),
         repeats,
     )
-    return Bare(model_ms, decode_ms, model.size, "onnxruntime default" if threads is None else str(threads))
+    label = "onnxruntime default" if threads is None else str(threads)
+    return Bare(model_ms, decode_ms, model.size, label, onnx, batch)
 
 
 def _server_steps(
@@ -293,14 +327,17 @@ def _server_steps(
         for start in range(0, len(body), 65_536):  # uvicorn hands the body over in chunks of this order
             yield body[start : start + 65_536]
 
+    loop = asyncio.new_event_loop()  # one loop, as in the server: asyncio.run would time loop set-up too
+
     def parse() -> bytes:
-        parts = asyncio.run(
+        parts = loop.run_until_complete(
             read_image_parts(content_type, chunks(), max_parts=1, max_part_bytes=MAX_IMAGE_BYTES_PREDICTION)
         )
         return parts[0].data
 
     data = parse()
     model, _ = predictions._model(iteration)
+    side = getattr(model, "decode_side", model.size)
     result = predictions.predict(iteration, data, task=published.task)
     steps = {
         "publish-name lookup (published_iteration; the route calls it twice)": _median_ms(
@@ -309,14 +346,12 @@ def _server_steps(
         "multipart parse (read_image_parts)": _median_ms(parse, repeats),
         "tag lookup (_tag_lookup)": _median_ms(lambda: predictions._tag_lookup(iteration), repeats),
         "decode (decode_for_model)": _median_ms(
-            lambda: decode_for_model(data, min_side=model.size, max_bytes=MAX_IMAGE_BYTES_PREDICTION), repeats
+            lambda: decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION), repeats
         ),
         "model (OnnxModel.classify/detect incl. resize)": _median_ms(
-            (lambda: model.classify(decode_for_model(data, min_side=model.size, max_bytes=MAX_IMAGE_BYTES_PREDICTION)))
+            (lambda: model.classify(decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION)))
             if published.task == "classify"
-            else (
-                lambda: model.detect(decode_for_model(data, min_side=model.size, max_bytes=MAX_IMAGE_BYTES_PREDICTION))
-            ),
+            else (lambda: model.detect(decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION))),
             repeats,
         ),
         "PredictionService.predict (all of the above but the name lookup and parse)": _median_ms(
@@ -327,6 +362,7 @@ def _server_steps(
         ),
     }
     steps["model (OnnxModel.classify/detect incl. resize)"] -= steps["decode (decode_for_model)"]
+    loop.close()
     with contextlib.suppress(Exception):
         services.meta.close()  # type: ignore[attr-defined]
     return steps
@@ -371,6 +407,9 @@ def _measure(
 
     progress(f"prediction: {what}: bare model and decode timings")
     bare = _bare(client, published, data, repeats)
+    seconds = 3.0 if repeats < IN_PROCESS_REPEATS else 6.0
+    rate_server = _model_rate(bare.onnx, bare.batch, threads=None, spinning=True, callers=CLIENTS, seconds=seconds)
+    rate_single = _model_rate(bare.onnx, bare.batch, threads=1, spinning=False, callers=CLIENTS, seconds=seconds)
     progress(f"prediction: {what}: 1 client × {sequential}")
     one = _load(process, url, body, headers, 1, sequential)
     progress(f"prediction: {what}: {CLIENTS} clients × {per_client}")
@@ -382,6 +421,10 @@ def _measure(
     )
 
     floor = bare.model_ms + bare.decode_ms
+    answered = max(1, len(many.latencies_ms))
+    cpu_ms = many.server_cpu_s * 1000 / answered
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1000 / cpu_ms if cpu_ms else float("nan")
     image_note = f"{SIZE[0]}x{SIZE[1]} JPEG q{QUALITY}, {len(data) / 1024:.0f} KB; model input {bare.size}²"
     errors = one.errors + many.errors
     classify = task == "classify"
@@ -399,6 +442,15 @@ def _measure(
         ),
         Row(f"{what} p99, 1 client", one.p(99), "ms", "", ""),
         Row(
+            f"{what} server CPU per request ({CLIENTS} clients)",
+            cpu_ms,
+            "ms",
+            "",
+            f"server process + children CPU-s / requests answered: a cost that other work on the host "
+            f"skews less than wall time; {cores} cores' worth of it is at most {ceiling:.0f} requests/s "
+            f"with the clients elsewhere",
+        ),
+        Row(
             f"{what} throughput, {CLIENTS} clients",
             many.rate,
             "requests/s",
@@ -406,7 +458,8 @@ def _measure(
             f"{CLIENTS} threads × {per_client} requests, each its own httpx.Client; p50 {many.p(50):.1f} ms, "
             f"p99 {many.p(99):.1f} ms; in {many.wall_s:.1f} s the server used {many.server_cpu_s:.1f} CPU-s "
             f"({many.server_cpu_s / many.wall_s:.0%} of a core; {os.cpu_count()} cores here) and this client "
-            f"process {many.client_cpu_s:.1f} CPU-s ({many.client_cpu_s / many.wall_s:.0%})",
+            f"process {many.client_cpu_s:.1f} CPU-s ({many.client_cpu_s / many.wall_s:.0%}; "
+            f"{many.client_cpu_s * 1000 / answered:.1f} ms per request, on the same cores); {load}",
             at_least(many.rate, TARGET_RATE) if classify else None,
         ),
         Row(
@@ -425,6 +478,22 @@ def _measure(
             "",
             f"median of {repeats}, [1, 3, {bare.size}, {bare.size}] from the ONNX export zip, OnnxModel with "
             f"the server's threads ({bare.threads}), in this process",
+        ),
+        Row(
+            f"{what} model-only throughput, {CLIENTS} threads, the server's session settings",
+            rate_server,
+            "runs/s",
+            "",
+            f"one session (intra-op threads: onnxruntime default, spinning on) called from {CLIENTS} threads "
+            f"for {seconds:g} s in this process: the model's own ceiling as the server runs it",
+        ),
+        Row(
+            f"{what} model-only throughput, {CLIENTS} threads, intra_op_num_threads=1, no spinning",
+            rate_single,
+            "runs/s",
+            "",
+            "the same with intra_op_num_threads=1 and session.intra_op.allow_spinning=0: concurrent requests "
+            "then run side by side instead of sharing (and spin-waiting in) one intra-op pool",
         ),
         Row(
             f"{what} decode + preprocess ({SIZE[0]}x{SIZE[1]} JPEG)",

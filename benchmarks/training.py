@@ -292,11 +292,10 @@ def _fewshot_direct(train_set: list[tuple[bytes, int]], test_pngs: list[bytes], 
         classifier.export_onnx(path, list(FMNIST_CLASSES))
         model = OnnxModel(path.read_bytes())
     train_s = time.perf_counter() - t0
+    side = getattr(model, "decode_side", model.size)  # what PredictionService.predict decodes to
     t0 = time.perf_counter()
     guesses = [
-        int(
-            np.argmax(model.classify(decode_for_model(data, min_side=model.size, max_bytes=MAX_IMAGE_BYTES_PREDICTION)))
-        )
+        int(np.argmax(model.classify(decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION))))
         for data in test_pngs
     ]
     predict_s = time.perf_counter() - t0
