@@ -135,7 +135,8 @@ class _Recipe:
     epochs: float  # passes over the images (whole) or over the tile-sized windows (tiled)
     min_steps: int
     max_steps: int
-    lr: float
+    lr: float  # AdamW, neck and head (new layers)
+    backbone_lr: float  # AdamW, the pretrained blocks that train
     whole: AugmentPolicy
     tiled: AugmentPolicy
 
@@ -146,7 +147,8 @@ _REGULAR = _Recipe(
     epochs=30.0,
     min_steps=100,
     max_steps=500,
-    lr=2e-3,
+    lr=8e-3,
+    backbone_lr=1e-3,
     whole=AugmentPolicy(scale_range=(0.6, 1.0), aspect_range=(0.8, 1.25)),
     tiled=AugmentPolicy(scale_range=(0.8, 1.25), aspect_range=(0.9, 1.1), vflip=True, rot90=True),
 )
@@ -156,7 +158,8 @@ _ADVANCED = _Recipe(
     epochs=150.0,
     min_steps=400,
     max_steps=4000,
-    lr=2e-3,
+    lr=8e-3,
+    backbone_lr=1e-3,
     whole=AugmentPolicy(
         scale_range=(0.5, 1.3),
         aspect_range=(0.75, 1.33),
@@ -652,13 +655,19 @@ class Detector:
     ) -> None:
         cfg, recipe, size = self.config, self.recipe, self.input_size
         points, strides, ranges = _points(size)
-        decay: list[nn.Parameter] = []
-        no_decay: list[nn.Parameter] = []
-        for p in net.parameters():
+        groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+        for name, p in net.named_parameters():
             if p.requires_grad:
-                (decay if p.ndim > 1 else no_decay).append(p)
+                groups.setdefault((name.startswith("backbone."), p.ndim > 1), []).append(p)
         optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+            [
+                {
+                    "params": params,
+                    "base_lr": recipe.backbone_lr if in_backbone else recipe.lr,
+                    "weight_decay": 0.05 if is_weight else 0.0,
+                }
+                for (in_backbone, is_weight), params in sorted(groups.items())
+            ],
             lr=recipe.lr,
         )
         ema = _EMA(net, 0.995)
@@ -682,7 +691,7 @@ class Detector:
                     break
             warmup = min(50, max(1, total // 10))
             for group in optimizer.param_groups:
-                group["lr"] = recipe.lr * _lr_factor(step, total, warmup)
+                group["lr"] = group["base_lr"] * _lr_factor(step, total, warmup)
             samples = batch.next()
             x = torch.from_numpy(np.stack([s.pixels for s in samples])).permute(0, 3, 1, 2).float()
             x = x.contiguous(memory_format=torch.channels_last)
