@@ -80,9 +80,10 @@ def predictor(trained_server: RunningServer) -> Iterator[CustomVisionPredictionC
     client.close()
 
 
-@pytest.fixture(scope="package")
-def trained(client: CustomVisionTrainingClient, hemlock_images: list[Path], cherry_images: list[Path]) -> Trained:
-    """The classification quickstart, on an exportable domain: trained once and published."""
+def train_trees(
+    client: CustomVisionTrainingClient, hemlock_images: list[Path], cherry_images: list[Path], publish_name: str
+) -> Trained:
+    """The classification quickstart, on an exportable domain: trained and published."""
     project = client.create_project(unique("Trees"), domain_id=GENERAL_COMPACT_CLASSIFICATION)
     hemlock = client.create_tag(project.id, "Hemlock")
     cherry = client.create_tag(project.id, "Japanese Cherry")
@@ -91,8 +92,14 @@ def trained(client: CustomVisionTrainingClient, hemlock_images: list[Path], cher
     assert (started.status, started.name) == ("Training", "Iteration 1")
     done = wait_for(client, project.id, started.id)
     assert done.status == "Completed", done.training_error_details
-    client.publish_iteration(project.id, done.id, "classifyModel", "/subscriptions/x/resourceGroups/y")
-    return Trained(project.id, {"Hemlock": hemlock.id, "Japanese Cherry": cherry.id}, ids, done, "classifyModel")
+    client.publish_iteration(project.id, done.id, publish_name, "/subscriptions/x/resourceGroups/y")
+    return Trained(project.id, {"Hemlock": hemlock.id, "Japanese Cherry": cherry.id}, ids, done, publish_name)
+
+
+@pytest.fixture(scope="package")
+def trained(client: CustomVisionTrainingClient, hemlock_images: list[Path], cherry_images: list[Path]) -> Trained:
+    """Trees, shared by the prediction and Smart Labeler tests (which add images and predictions)."""
+    return train_trees(client, hemlock_images, cherry_images, "classifyModel")
 
 
 @pytest.fixture(scope="package")

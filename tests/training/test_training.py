@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import onnxruntime as ort
+import pytest
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import (
     ImageFileCreateBatch,
@@ -22,7 +23,13 @@ from PIL import Image
 
 from shared.vision.preprocess import preprocess
 from tests.sdk.helpers import GENERAL_COMPACT_CLASSIFICATION, GENERAL_DETECTION, cv_error, png_bytes, unique
-from tests.training.conftest import Trained, upload, wait_for
+from tests.training.conftest import Trained, train_trees, upload, wait_for
+
+
+@pytest.fixture(scope="module")
+def trained(client: CustomVisionTrainingClient, hemlock_images: list[Path], cherry_images: list[Path]) -> Trained:
+    """A project of this module's own: these tests change its images and iterations."""
+    return train_trees(client, hemlock_images, cherry_images, "treesForTrainingTests")
 
 
 def test_a_trained_iteration_reports_what_custom_vision_reports(

@@ -94,7 +94,9 @@ class EfficientNetLite0(nn.Module):
         if unknown or not levels:
             raise ValueError(f"levels must be a non-empty subset of {LEVELS}, not {list(levels)}")
         self.levels = tuple(levels)
-        self.image_size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        self.image_size: tuple[int, int] = (
+            (image_size, image_size) if isinstance(image_size, int) else (int(image_size[0]), int(image_size[1]))
+        )
         self.drop_connect = drop_connect
         net = load_efficientnet_lite0(self.image_size)
         self.with_head = "head" in self.levels
@@ -106,8 +108,6 @@ class EfficientNetLite0(nn.Module):
         self.bn1: nn.Module | None = net._bn1 if self.with_head else None
         self.act = nn.ReLU6()
         self._taps = {_LEVEL_BLOCK[level]: level for level in self.levels if level != "head"}
-        self.register_buffer("mean", torch.tensor(INPUT_MEAN), persistent=False)
-        self.register_buffer("std", torch.tensor(INPUT_STD), persistent=False)
 
     @property
     def channels(self) -> tuple[int, ...]:
@@ -115,7 +115,7 @@ class EfficientNetLite0(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         found: dict[str, torch.Tensor] = {}
-        x = (x - self.mean) / self.std
+        x = (x - INPUT_MEAN) / INPUT_STD
         x = self.act(self.bn0(self.conv_stem(x)))
         for idx, block in enumerate(self.blocks):
             rate = self.drop_connect * idx / NUM_BLOCKS if self.training else None

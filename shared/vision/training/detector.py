@@ -147,7 +147,7 @@ _REGULAR = _Recipe(
     epochs=30.0,
     min_steps=100,
     max_steps=500,
-    lr=8e-3,
+    lr=1e-2,
     backbone_lr=1e-3,
     whole=AugmentPolicy(scale_range=(0.6, 1.0), aspect_range=(0.8, 1.25)),
     tiled=AugmentPolicy(scale_range=(0.8, 1.25), aspect_range=(0.9, 1.1), vflip=True, rot90=True),
@@ -158,7 +158,7 @@ _ADVANCED = _Recipe(
     epochs=150.0,
     min_steps=400,
     max_steps=4000,
-    lr=8e-3,
+    lr=1e-2,
     backbone_lr=1e-3,
     whole=AugmentPolicy(
         scale_range=(0.5, 1.3),
@@ -635,7 +635,7 @@ class Detector:
                 size,
                 "whole images" if plan.tile is None else f"tiles of {plan.tile} px, overlap {plan.overlap}",
             )
-            net = _DetNet(cfg.num_classes, size).to(memory_format=torch.channels_last)
+            net = _DetNet(cfg.num_classes, size).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             total = cfg.steps or int(
                 np.clip(math.ceil(recipe.epochs * units / recipe.batch_size), recipe.min_steps, recipe.max_steps)
             )
@@ -670,7 +670,7 @@ class Detector:
             ],
             lr=recipe.lr,
         )
-        ema = _EMA(net, 0.995)
+        ema = _EMA(net, min(0.998, 1.0 - 20.0 / max(total, 40)))  # averages the last ~5 %
         deadline = None if cfg.budget_seconds is None else started + cfg.budget_seconds
         reserve = 0.0 if deadline is None else 1.0 + 0.02 * float(cfg.budget_seconds or 0.0)
         batch = _Batcher(store, plan, size, recipe, rng)
@@ -789,7 +789,7 @@ class Detector:
         """Write the S1-style ONNX model (see the module docstring for the contract)."""
         import onnx
 
-        model = copy.deepcopy(self._require()).to(memory_format=torch.contiguous_format)
+        model = copy.deepcopy(self._require()).to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
         if len(labels) != self.config.num_classes:
             raise ValueError(f"expected {self.config.num_classes} labels, got {len(labels)}")
         size = self.input_size
