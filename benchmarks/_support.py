@@ -63,6 +63,18 @@ def serving(prefix: str, *, extra_env: dict[str, str] | None = None, keep: bool 
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def server_exited(server: Any, name: str) -> Row:
+    """A failed row saying that the server process is gone, with the end of its log."""
+    tail = " / ".join(server.log().strip().splitlines()[-3:])
+    return Row(
+        name,
+        None,
+        note=f"cvstudio serve exited mid-run (exit status {server.process.returncode}; negative: killed by that "
+        f"signal, e.g. by another process on the host); its log ends: {tail}",
+        met=False,
+    )
+
+
 def training_client(endpoint: str) -> Any:
     """The official SDK's training client, built as the quickstarts build it."""
     from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient

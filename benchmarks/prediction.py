@@ -55,6 +55,7 @@ from benchmarks._support import (
     multipart_body,
     percentile,
     publish,
+    server_exited,
     serving,
     train,
     training_client,
@@ -408,7 +409,7 @@ def _measure(
     progress(f"prediction: {what}: bare model and decode timings")
     bare = _bare(client, published, data, repeats)
     seconds = 3.0 if repeats < IN_PROCESS_REPEATS else 6.0
-    rate_server = _model_rate(bare.onnx, bare.batch, threads=None, spinning=True, callers=CLIENTS, seconds=seconds)
+    rate_server = _model_rate(bare.onnx, bare.batch, threads=None, spinning=False, callers=CLIENTS, seconds=seconds)
     rate_single = _model_rate(bare.onnx, bare.batch, threads=1, spinning=False, callers=CLIENTS, seconds=seconds)
     progress(f"prediction: {what}: 1 client × {sequential}")
     one = _load(process, url, body, headers, 1, sequential)
@@ -484,8 +485,8 @@ def _measure(
             rate_server,
             "runs/s",
             "",
-            f"one session (intra-op threads: onnxruntime default, spinning on) called from {CLIENTS} threads "
-            f"for {seconds:g} s in this process: the model's own ceiling as the server runs it",
+            f"one session (intra-op threads: onnxruntime default, spinning off, as OnnxModel sets it) called from "
+            f"{CLIENTS} threads for {seconds:g} s in this process: the model's own ceiling as the server runs it",
         ),
         Row(
             f"{what} model-only throughput, {CLIENTS} threads, intra_op_num_threads=1, no spinning",
@@ -516,6 +517,26 @@ def _breakdown(server: Any, published: Published, data: bytes, repeats: int) -> 
     return rows
 
 
+def _server_rows(server: Any, loaded: list[str], repeats: int) -> list[Row]:
+    rss = _rss(psutil.Process(server.process.pid))
+    return [
+        Row(
+            "prediction server RSS after the runs",
+            rss / (1024 * 1024),
+            "MB",
+            "",
+            f"cvstudio serve process + children (psutil), models loaded: {', '.join(loaded) or 'none'}",
+        ),
+        Row(
+            "empty HTTP round trip (GET /healthz, 1 client)",
+            _healthz_ms(server.endpoint, repeats),
+            "ms",
+            "",
+            f"median of {repeats}: the uvicorn + FastAPI + httpx floor",
+        ),
+    ]
+
+
 def run(args: argparse.Namespace) -> list[Row]:
     sequential = args.sequential or (QUICK_SEQUENTIAL if args.quick else SEQUENTIAL)
     per_client = args.per_client or (QUICK_PER_CLIENT if args.quick else PER_CLIENT)
@@ -541,36 +562,21 @@ def run(args: argparse.Namespace) -> list[Row]:
                     )
                 ]
 
-            attempt("prediction: classifier", rows, lambda: setup("classify", _train_classifier))
-            attempt("prediction: detector", rows, lambda: setup("detect", _train_detector))
-            for task, model in published.items():
-                attempt(
-                    f"prediction: {task}",
-                    rows,
-                    lambda model=model, task=task: _measure(
-                        client, server, model, images[task], sequential, per_client, repeats
-                    ),
-                )
-            rss = _rss(psutil.Process(server.process.pid))
-            rows.append(
-                Row(
-                    "prediction server RSS after the runs",
-                    rss / (1024 * 1024),
-                    "MB",
-                    "",
-                    "cvstudio serve process + children (psutil), both models loaded",
-                )
-            )
-            healthz = _healthz_ms(server.endpoint, repeats)
-            rows.append(
-                Row(
-                    "empty HTTP round trip (GET /healthz, 1 client)",
-                    healthz,
-                    "ms",
-                    "",
-                    f"median of {repeats}: uvicorn + FastAPI + httpx floor",
-                )
-            )
+            # Each model is measured as soon as it is trained (the detector takes minutes to train).
+            for task, trainer in (("classify", _train_classifier), ("detect", _train_detector)):
+                attempt(f"prediction: training the {task} model", rows, lambda t=task, f=trainer: setup(t, f))
+                if task in published:
+                    attempt(
+                        f"prediction: {task}",
+                        rows,
+                        lambda t=task: _measure(
+                            client, server, published[t], images[t], sequential, per_client, repeats
+                        ),
+                    )
+            if server.process.poll() is not None:
+                rows.append(server_exited(server, "prediction server"))
+                return rows
+            attempt("prediction: server", rows, lambda: _server_rows(server, sorted(published), repeats))
             for task, model in published.items():
                 attempt(
                     f"prediction: {task} breakdown",

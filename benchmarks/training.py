@@ -42,7 +42,7 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,7 @@ from benchmarks._support import (
     host_load,
     nms,
     publish,
+    server_exited,
     serving,
     train,
     training_client,
@@ -677,13 +678,18 @@ def run(args: argparse.Namespace) -> list[Row]:
     env = {"CVSTUDIO_ADVANCED_TRAINING_CAP_SECONDS": str(ADVANCED_CAP_S)}
     with serving("training", extra_env=env, keep=args.keep_training_data) as server:
         client = training_client(server.endpoint)
+        parts: list[tuple[str, Callable[[], list[Row]]]] = [("Hemlock/Cherry training", lambda: _trees(client))]
+        if not args.skip_fmnist:
+            parts.append(("Fashion-MNIST few-shot", lambda: _fashion_mnist(client, server.endpoint, draws, ks)))
+        parts.append(("fork/scissors detection", lambda: _cutlery(client, server.endpoint)))
+        if not args.skip_deepforest:
+            parts.append(("tree crowns", lambda: _tree_crowns(client, server.endpoint, args.deepforest_cache)))
         try:
-            attempt("Hemlock/Cherry training", rows, lambda: _trees(client))
-            if not args.skip_fmnist:
-                attempt("Fashion-MNIST few-shot", rows, lambda: _fashion_mnist(client, server.endpoint, draws, ks))
-            attempt("fork/scissors detection", rows, lambda: _cutlery(client, server.endpoint))
-            if not args.skip_deepforest:
-                attempt("tree crowns", rows, lambda: _tree_crowns(client, server.endpoint, args.deepforest_cache))
+            for name, part in parts:
+                if server.process.poll() is not None:
+                    rows.append(server_exited(server, f"{name}: not run"))
+                    continue
+                attempt(name, rows, part)
         finally:
             client.close()
     return rows

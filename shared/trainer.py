@@ -7,7 +7,11 @@ iteration in ``Training``: any error marks it ``Failed`` with a reason a person 
 Evaluation (what ``get_iteration_performance`` reports) uses models that did not see the
 held-out images. Classification: a stratified 4:1 hold-out, or 5-fold when a tag is small
 (refitting on cached features is cheap), then the published model is fitted on every image.
-Detection: one fit on the 4:1 training split, which is also the published model.
+Detection: a fit on the 4:1 training split is measured on the held-out fifth; Regular then fits
+the published model on every image (a minute or two more, and a clearly better model for a small
+project), while Advanced publishes the measured model so that its whole budget goes to one fit
+(on the deepforest crowns, every image for 0.7 of the budget gave AP50 0.51, 4/5 of them for all of
+it 0.52: there, steps count for more than the last fifth of the images).
 
 Artifacts written under ``projects/<p>/iterations/<i>/``: ``model.onnx``, ``model.json`` (task,
 tag order) and ``evaluation.json`` (held-out predictions).
@@ -226,17 +230,13 @@ def _train_detector(services: Services, iteration: Iteration, snapshot: Snapshot
         for i in snapshot.images
     ]
     budget = _budget(services, iteration)
-    config = DetectorConfig(
-        num_classes=len(tags), advanced=iteration.training_type == ADVANCED_TRAINING, budget_seconds=budget
-    )
-    # One fit, on the 4:1 training split: the published model is the one the held-out images
-    # measure (Custom Vision's training-validation split), and detection training is too costly
-    # on a CPU to fit twice.
+    advanced = iteration.training_type == ADVANCED_TRAINING
+    config = DetectorConfig(num_classes=len(tags), advanced=advanced, budget_seconds=budget)
     folds = assign_folds([tuple(b[0] for b in i.boxes) for i in train], seed=0)
-    progress.phase(3, 90, "training")
+    progress.phase(3, 90 if advanced else 45, "training")
     detector = Detector(config)
     detector.fit([i for i, f in zip(train, folds, strict=True) if f != 0], progress.callback("training"))
-    progress.phase(90, 96, "evaluating")
+    progress.phase(90 if advanced else 45, 96 if advanced else 50, "evaluating")
     test = [(image, snap) for image, snap, f in zip(train, snapshot.images, folds, strict=True) if f == 0]
     found = detector.predict([image.load() for image, _ in test])
     held_out = [
@@ -250,6 +250,10 @@ def _train_detector(services: Services, iteration: Iteration, snapshot: Snapshot
         }
         for (_, snap), rows in zip(test, found, strict=True)
     ]
+    if not advanced:
+        progress.phase(50, 96, "training")
+        detector = Detector(config)
+        detector.fit(train, progress.callback("training"))
     progress.phase(96, 100, "exporting")
     manifest = ModelManifest(task="detection", tag_ids=[t.id for t in tags], multilabel=False, negative_tag_id=None)
     evaluation = {"task": "detection", "tagIds": [t.id for t in tags], "kFold": False, "images": held_out}

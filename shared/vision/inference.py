@@ -35,6 +35,9 @@ class OnnxModel:
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Requests run concurrently on one session: idle intra-op threads that spin-wait burn the
+        # cores the other requests (and the HTTP server) need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
         inputs = self._session.get_inputs()
         self._input = inputs[0].name

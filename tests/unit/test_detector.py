@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from shared.vision.preprocess import preprocess
+from shared.vision.tiling import windows
 from shared.vision.training import detector as detector_module
 from shared.vision.training.dataset import Box, TrainImage
 from shared.vision.training.detection_ops import (
@@ -245,6 +246,63 @@ def test_budget_is_respected() -> None:
     det.fit(as_train(synthetic(8, seed=6)))
     assert time.monotonic() - started < 6.0
     assert len(det.predict([synthetic(1, seed=7)[0][0]])) == 1
+
+
+def test_tile_windows_cover_and_own_each_pixel_once() -> None:
+    assert windows(300, 400, 50) == [(0, -np.inf, np.inf)]
+    for length, tile, overlap in ((1000, 256, 40), (2472, 467, 96), (257, 256, 32)):
+        wins = windows(length, tile, overlap)
+        starts = [s for s, _, _ in wins]
+        assert starts[0] == 0 and starts[-1] == length - tile
+        assert all(b - a <= tile - overlap for a, b in zip(starts, starts[1:], strict=False))
+        for s, low, high in wins:  # an object up to `overlap` wide owned by a window lies inside it
+            assert low == -np.inf or low - overlap / 2 >= s
+            assert high == np.inf or high + overlap / 2 <= s + tile
+        assert [w[2] for w in wins[:-1]] == [w[1] for w in wins[1:]]
+
+
+@pytest.mark.parametrize(("side", "tiled"), [(40, True), (64, False)])
+def test_objects_that_resizing_makes_small_are_trained_in_enlarging_tiles(side: int, tiled: bool) -> None:
+    """At input 128, a 256 px image's 40 px objects would come out 20 px: tiles enlarge them to
+    about 36 px; 64 px objects (32 px once resized) are big enough for whole images."""
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(60, 180, size=(256, 256, 3), dtype=np.uint8)
+    boxes: list[Box] = []
+    for k, (x0, y0) in enumerate(((10, 10), (150, 20), (30, 150), (160, 170))):
+        pixels[y0 : y0 + side, x0 : x0 + side] = COLOURS[k % 2]
+        boxes.append((k % 2, x0 / 256, y0 / 256, side / 256, side / 256))
+    image = Image.fromarray(pixels)
+    det = Detector(DetectorConfig(num_classes=2, input_size=SIZE, steps=1, threads=2))
+    det.fit([TrainImage(key="img", load=image.copy, boxes=tuple(boxes))])
+    if tiled:
+        assert det.plan.tile is not None and side * SIZE / det.plan.tile >= 28
+    else:
+        assert det.plan.tile is None
+
+
+def test_large_images_with_small_objects_are_tiled(tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    pixels = rng.integers(60, 180, size=(500, 600, 3), dtype=np.uint8)
+    boxes: list[Box] = []
+    for k in range(30):
+        x0, y0 = int(rng.integers(0, 588)), int(rng.integers(0, 488))
+        pixels[y0 : y0 + 12, x0 : x0 + 12] = COLOURS[k % 2]
+        boxes.append((k % 2, x0 / 600, y0 / 500, 12 / 600, 12 / 500))
+    image = Image.fromarray(pixels)
+    det = Detector(DetectorConfig(num_classes=2, input_size=SIZE, steps=2, threads=2))
+    det.fit([TrainImage(key="big", load=image.copy, boxes=tuple(boxes))])
+    assert det.plan.tile is not None and det.plan.tile < SIZE  # small objects are enlarged
+    (pred,) = det.predict([image], max_detections=300)
+    assert pred.shape[1] == 6 and 0 < pred.shape[0] <= 300
+    assert np.all(np.diff(pred[:, 1]) <= 0)
+    assert np.all((pred[:, 2:4] >= 0) & (pred[:, 2:4] + pred[:, 4:6] <= 1 + 1e-6))
+    path = tmp_path / "tiled.onnx"
+    det.export_onnx(path, ["red", "blue"])
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert meta["Detector.TilePixels"] == str(det.plan.tile)
+    assert int(meta["Detector.TileOverlapPixels"]) > 0
 
 
 # -- ONNX ---------------------------------------------------------------------------------------

@@ -2,10 +2,10 @@
 
 Everything here works in pixels: an image is a PIL RGB image, boxes are float32 ``[G, 4]`` corners
 ``(x1, y1, x2, y2)`` in that image's pixels, labels int64 ``[G]``. A *window* is a rectangle
-``(x0, y0, x1, y1)`` in image pixels that may reach outside the image; :func:`render_window` turns
-it into a ``size x size`` uint8 array exactly the way prediction does (the Pillow resize of
-:mod:`shared.vision.preprocess` applied to the part inside the image, the rest filled with grey
-127, which the network maps to about 0).
+``(x0, y0, x1, y1)`` in image pixels that may reach outside the image;
+:func:`shared.vision.tiling.render_window` turns it into ``size x size`` pixels exactly the way
+prediction does (the Pillow resize of :mod:`shared.vision.preprocess` applied to the part inside
+the image, the rest filled with grey 127, which the network maps to about 0).
 
 Randomness always comes from the ``numpy.random.Generator`` passed in, so a seeded caller gets the
 same samples every run.
@@ -18,22 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image
-
-from shared.vision.preprocess import RESAMPLE
 
 __all__ = [
-    "FILL",
     "AugmentPolicy",
-    "RenderedWindow",
     "colour_jitter",
     "flip_rotate",
-    "render_window",
     "sample_window",
     "window_boxes",
 ]
-
-FILL = 127  # grey for pixels outside the image; (127 - 127) / 128 = 0 inside the network
 
 
 @dataclass(frozen=True)
@@ -57,16 +49,6 @@ class AugmentPolicy:
     contrast: float = 0.25
     saturation: float = 0.3
     min_visible: float = 0.45
-
-
-@dataclass(frozen=True)
-class RenderedWindow:
-    """A window rendered to ``size x size``: the pixels and the boxes mapped into them."""
-
-    pixels: np.ndarray  # uint8 [size, size, 3]
-    boxes: np.ndarray  # float32 [G, 4], output pixels
-    labels: np.ndarray  # int64 [G]
-    ignore: np.ndarray  # float32 [I, 4], output pixels: objects cut too hard to learn from
 
 
 def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
@@ -93,37 +75,6 @@ def sample_window(
     x0 = float(rng.uniform(min(0.0, image_w - w), max(0.0, image_w - w)))
     y0 = float(rng.uniform(min(0.0, image_h - h), max(0.0, image_h - h)))
     return x0, y0, x0 + w, y0 + h
-
-
-def _placement(
-    window: tuple[float, float, float, float], image_w: int, image_h: int, size: int
-) -> tuple[tuple[float, float, float, float], tuple[int, int, int, int]] | None:
-    """The part of the window inside the image, and where it lands in the output (integer px)."""
-    x0, y0, x1, y1 = window
-    ix0, iy0, ix1, iy1 = max(x0, 0.0), max(y0, 0.0), min(x1, float(image_w)), min(y1, float(image_h))
-    if ix1 <= ix0 or iy1 <= iy0:
-        return None
-    sx, sy = size / (x1 - x0), size / (y1 - y0)
-    ox0, oy0 = round((ix0 - x0) * sx), round((iy0 - y0) * sy)
-    ox1, oy1 = round((ix1 - x0) * sx), round((iy1 - y0) * sy)
-    if ox1 <= ox0 or oy1 <= oy0:
-        return None
-    return (ix0, iy0, ix1, iy1), (ox0, oy0, ox1, oy1)
-
-
-def render_window(image: Image.Image, window: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """``size x size`` uint8 RGB pixels of ``window`` (``preprocess.RESAMPLE``, antialiased)."""
-    place = _placement(window, image.width, image.height, size)
-    x0, y0, x1, y1 = window
-    if place is None:
-        return np.full((size, size, 3), FILL, dtype=np.uint8)
-    src, (ox0, oy0, ox1, oy1) = place
-    part = image.resize((ox1 - ox0, oy1 - oy0), RESAMPLE, box=src)
-    if (ox0, oy0, ox1, oy1) == (0, 0, size, size):
-        return np.asarray(part, dtype=np.uint8)
-    canvas = Image.new("RGB", (size, size), (FILL, FILL, FILL))
-    canvas.paste(part, (ox0, oy0))
-    return np.asarray(canvas, dtype=np.uint8)
 
 
 def window_boxes(
