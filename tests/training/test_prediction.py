@@ -24,6 +24,7 @@ from azure.cognitiveservices.vision.customvision.training.models import (
 from msrest.authentication import ApiKeyCredentials
 from PIL import Image
 
+from shared.vision.evaluation import GroundTruthBox, box_iou
 from tests.sdk.helpers import cv_error, png_bytes
 from tests.servers import PREDICTION_KEY, TRAINING_KEY, RunningServer
 from tests.training.conftest import Trained, held_out_detection_images, regions_of
@@ -74,14 +75,6 @@ def test_the_four_classify_calls(
     assert len(same) == 1  # bytes or URL, stored or not: the same answer
 
 
-def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
-    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    w = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
-    h = max(0.0, min(ay2, by2) - max(a[1], b[1]))
-    inter = w * h
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
-
-
 def test_detection_finds_the_objects_in_held_out_images(
     predictor: CustomVisionPredictionClient,
     detector: Trained,
@@ -101,10 +94,12 @@ def test_detection_finds_the_objects_in_held_out_images(
                 assert box.left + box.width <= 1.0001 and box.top + box.height <= 1.0001
             truth = regions_of(detection_regions, name, path)
             best = result.predictions[0]
-            found = (best.bounding_box.left, best.bounding_box.top, best.bounding_box.width, best.bounding_box.height)
+            box = best.bounding_box
+            found = GroundTruthBox(best.tag_id, box.left, box.top, box.width, box.height)
             # The best box is on the object; whether fork and scissors are told apart is measured
             # by the benchmark (mAP50), not pinned here.
-            assert _iou(found, (truth["left"], truth["top"], truth["width"], truth["height"])) >= 0.3, path.name
+            truth_box = GroundTruthBox(name, *(float(truth[k]) for k in ("left", "top", "width", "height")))
+            assert box_iou(found, truth_box) >= 0.3, path.name
             right_tag += best.tag_name == name
     assert right_tag >= 5, f"the best box names the right object in only {right_tag} of 10 held-out images"
 

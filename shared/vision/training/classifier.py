@@ -39,11 +39,9 @@ Multilabel images carry any number; none means "none of these" (every target 0).
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,13 +55,13 @@ from torch import nn
 from shared.vision.preprocess import INPUT_SIZE, RESAMPLE, preprocess
 from shared.vision.training.backbone import LEVEL_CHANNELS, LEVEL_STRIDES, EfficientNetLite0
 from shared.vision.training.dataset import Progress, TrainImage
+from shared.vision.training.onnx_export import export_onnx
 
 __all__ = ["ADVANCED_DEFAULT_BUDGET", "Classifier", "ClassifierConfig"]
 
 log = logging.getLogger(__name__)
 
 ADVANCED_DEFAULT_BUDGET = 600.0  # seconds, when an Advanced config gives no budget_seconds
-ONNX_OPSET = 17
 
 # A view of a training image: (mirrored, side as a fraction of the image's, centre x, centre y).
 View = tuple[bool, float, float, float]
@@ -261,48 +259,22 @@ class Classifier:
         """Write the fitted model as ONNX: input ``data`` ``[batch, 3, S, S]`` float32 raw 0..255
         RGB, output ``model_output`` ``[batch, num_classes]`` probabilities; the label order and
         preprocessing conventions go into the metadata (see EXPORT.md)."""
-        import onnx
-
         network = self._fitted()
         if len(labels) != self.config.num_classes:
             raise ValueError(f"{len(labels)} labels for {self.config.num_classes} classes")
         self._set_threads()
         size = self.recipe.input_size
-        sample = torch.zeros(1, 3, size, size)
         path = Path(path)
-        with warnings.catch_warnings():
-            # We ask for the TorchScript exporter on purpose (the dynamo one needs onnxscript).
-            warnings.filterwarnings(
-                "ignore",
-                message="You are using the legacy TorchScript-based ONNX export",
-                category=DeprecationWarning,
-            )
-            # Constant folding of the static "same" padding's slices: a note, the graph is right.
-            warnings.filterwarnings("ignore", message="Constant folding - Only steps=1", category=UserWarning)
-            torch.onnx.export(
-                network,
-                (sample,),
-                str(path),
-                input_names=["data"],
-                output_names=["model_output"],
-                dynamic_axes={"data": {0: "batch"}, "model_output": {0: "batch"}},
-                opset_version=ONNX_OPSET,
-                dynamo=False,
-            )
-        model = onnx.load(str(path))
-        metadata = {
-            "Image.BitmapPixelFormat": "Rgb8",
-            "Image.NominalPixelRange": "NominalRange_0_255",
-            "CustomVision.Labels": json.dumps(list(labels)),
-            "CustomVision.Task": "classification",
-            "CustomVision.Multilabel": "true" if self.config.multilabel else "false",
-            "CustomVision.InputSize": str(size),
-        }
-        del model.metadata_props[:]
-        for key, value in metadata.items():
-            entry = model.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.save(model, str(path))
+        export_onnx(
+            network,
+            path,
+            input_size=size,
+            task="classification",
+            labels=labels,
+            output_names=["model_output"],
+            dynamic_batch=True,
+            extra_metadata={"CustomVision.Multilabel": "true" if self.config.multilabel else "false"},
+        )
         log.info("exported %s (%d classes, input %dx%d)", path, len(labels), size, size)
 
     # -----------------------------------------------------------------------------------------
@@ -364,7 +336,7 @@ class Classifier:
         for index in range(len(base), len(views)):
             missing = [image for image in images if (image.key, size, index) not in self._cache]
             if deadline is not None and missing:
-                per_view = self._seconds_per_view or 0.05 * (size / INPUT_SIZE) ** 2
+                per_view = self._view_seconds()
                 if time.perf_counter() + len(missing) * per_view * 1.2 > deadline:
                     log.info("the budget affords %d of %d views per image", used, len(views))
                     break
@@ -464,7 +436,7 @@ class Classifier:
         y_all = torch.from_numpy(targets).float()
         w_all = torch.from_numpy(weights).float()
         # Until a step has been timed, guess (pessimistically): 4 forward passes a view.
-        per_view = self._seconds_per_view or 0.05 * (size / INPUT_SIZE) ** 2
+        per_view = self._view_seconds()
         planned, step, step_seconds = max_steps, 0, 4.0 * per_view * batch_size
         order = rng.permutation(len(images))
         cursor = 0
@@ -508,6 +480,10 @@ class Classifier:
             small = _downsized(_rgb(image.load()), int(self.recipe.input_size * _CACHE_SIDE))
             self._pixels[image.key] = small
         return small
+
+    def _view_seconds(self) -> float:
+        """Backbone seconds for one view without gradient: as last measured, else a guess."""
+        return self._seconds_per_view or 0.05 * (self.recipe.input_size / INPUT_SIZE) ** 2
 
     def _get_extractor(self) -> EfficientNetLite0:
         if self._extractor is None:

@@ -66,11 +66,9 @@ Preprocessing contract (the exported model and ``predict`` at one scale)
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import time
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -82,6 +80,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor, nn
 
+from shared.vision.inference import DETECTION_OUTPUTS
 from shared.vision.preprocess import preprocess
 from shared.vision.tiling import render_window, windows
 from shared.vision.training.backbone import EfficientNetLite0
@@ -94,6 +93,7 @@ from shared.vision.training.detection_augment import (
     window_boxes,
 )
 from shared.vision.training.detection_ops import aligned_giou, aligned_iou, box_iou, nms_keep
+from shared.vision.training.onnx_export import export_onnx
 
 __all__ = ["Detector", "DetectorConfig"]
 
@@ -783,41 +783,22 @@ class Detector:
 
     def export_onnx(self, path: Path, labels: Sequence[str]) -> None:
         """Write the S1-style ONNX model (see the module docstring for the contract)."""
-        import onnx
-
         model = copy.deepcopy(self._require()).to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
         if len(labels) != self.config.num_classes:
             raise ValueError(f"expected {self.config.num_classes} labels, got {len(labels)}")
-        size = self.input_size
-        dummy = torch.full((1, 3, size, size), 127.0)
-        path = Path(path)
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # type: ignore[attr-defined]
-            torch.onnx.export(
-                model,
-                (dummy,),
-                str(path),
-                input_names=["data"],
-                output_names=["detected_boxes", "detected_classes", "detected_scores"],
-                opset_version=17,
-                dynamo=False,
-            )
-        proto = onnx.load(str(path))
-        meta = {
-            "Image.BitmapPixelFormat": "Rgb8",
-            "Image.NominalPixelRange": "NominalRange_0_255",
-            "CustomVision.Labels": json.dumps(list(labels)),
-            "CustomVision.Task": "detection",
-            "CustomVision.InputSize": str(size),
-        }
+        tiling = {}
         if self.plan.tile is not None:
-            meta["Detector.TilePixels"] = str(self.plan.tile)
-            meta["Detector.TileOverlapPixels"] = str(self.plan.overlap)
-        del proto.metadata_props[:]
-        for key, value in meta.items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = key, value
-        onnx.save(proto, str(path))
+            tiling = {"Detector.TilePixels": str(self.plan.tile), "Detector.TileOverlapPixels": str(self.plan.overlap)}
+        export_onnx(
+            model,
+            Path(path),
+            input_size=self.input_size,
+            task="detection",
+            labels=labels,
+            output_names=DETECTION_OUTPUTS,
+            dynamic_batch=False,
+            extra_metadata=tiling,
+        )
 
 
 def _rows(boxes: Tensor, classes: Tensor, scores: Tensor) -> np.ndarray:
