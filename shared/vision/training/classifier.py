@@ -196,11 +196,14 @@ class Classifier:
     # -----------------------------------------------------------------------------------------
     # Public API
 
-    def fit(self, images: Sequence[TrainImage], progress: Progress | None = None) -> None:
-        """Train on ``images`` (replacing any earlier fit; descriptors are reused)."""
+    def fit(
+        self, images: Sequence[TrainImage], progress: Progress | None = None, budget_seconds: float | None = None
+    ) -> None:
+        """Train on ``images`` (replacing any earlier fit; descriptors are reused) within
+        ``budget_seconds`` when given, else the config's."""
         started = time.perf_counter()
         config, recipe = self.config, self.recipe
-        budget = config.budget_seconds
+        budget = config.budget_seconds if budget_seconds is None else budget_seconds
         if config.advanced and budget is None:
             budget = ADVANCED_DEFAULT_BUDGET
         deadline = None if budget is None or not config.advanced else started + budget
