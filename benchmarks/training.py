@@ -312,40 +312,45 @@ def _fewshot_direct(train_set: list[tuple[bytes, int]], test_pngs: list[bytes], 
 
 class LinearProbe:
     """The baseline's protocol re-run on the benchmark's own draws: EfficientNet-Lite0's pooled head
-    features (224 px, the product's preprocessing) and scikit-learn's logistic regression. The
-    draws move accuracy by several points (k = 1: 40-63 % between draws), so the reference numbers,
-    measured on other draws, are only comparable with a mean over several draws; this column shows
-    the margin on identical data."""
+    features (the product's preprocessing at its input size) and scikit-learn's logistic
+    regression. The draws move accuracy by several points (k = 1: 39-63 % between draws), so the
+    reference numbers, measured on other draws, are only comparable with a mean over several
+    draws; this column shows the margin on identical data. Takes the same PNGs the API gets."""
 
-    def __init__(self, data: FashionMnist, test_index: Sequence[int]) -> None:
+    def __init__(self, test_pngs: Sequence[bytes]) -> None:
+        from shared.vision.preprocess import INPUT_SIZE
         from shared.vision.training.backbone import EfficientNetLite0
 
-        self.data = data
-        self.network = EfficientNetLite0(224, levels=("head",)).eval()
+        self.size = INPUT_SIZE
+        self.network = EfficientNetLite0(self.size, levels=("head",)).eval()
         self.network.freeze()
-        self._train: dict[int, np.ndarray] = {}
-        self.test = self._features([data.test_images[i] for i in test_index])
+        self._train: dict[int, np.ndarray] = {}  # features by Fashion-MNIST training index
+        self.test = self._features(test_pngs)
 
-    def _features(self, images: Sequence[np.ndarray]) -> np.ndarray:
+    def _features(self, pngs: Sequence[bytes]) -> np.ndarray:
         import torch
 
         from shared.vision.images import load_rgb
         from shared.vision.preprocess import preprocess
 
         out = []
-        for start in range(0, len(images), 32):
-            batch = np.stack([preprocess(load_rgb(_png(a)), 224) for a in images[start : start + 32]])
+        for start in range(0, len(pngs), 32):
+            batch = np.stack([preprocess(load_rgb(png), self.size) for png in pngs[start : start + 32]])
             with torch.inference_mode():
                 (head,) = self.network(torch.from_numpy(batch))
             out.append(head.mean((2, 3)).numpy())
         return np.concatenate(out)
 
-    def accuracy(self, draw: list[tuple[int, int]], test_labels: Sequence[int]) -> float:
+    def accuracy(
+        self, draw: list[tuple[int, int]], train_set: list[tuple[bytes, int]], test_labels: Sequence[int]
+    ) -> float:
+        """Accuracy (%) of the probe fitted on ``train_set``, the PNGs of ``draw``'s images."""
         from sklearn.linear_model import LogisticRegression
 
-        missing = [i for i, _ in draw if i not in self._train]
+        missing = [(i, png) for (i, _), (png, _) in zip(draw, train_set, strict=True) if i not in self._train]
         if missing:
-            self._train.update(zip(missing, self._features([self.data.train_images[i] for i in missing]), strict=True))
+            found = self._features([png for _, png in missing])
+            self._train.update(zip((i for i, _ in missing), found, strict=True))
         x = np.stack([self._train[i] for i, _ in draw])
         model = LogisticRegression(max_iter=3000).fit(x, [label for _, label in draw])
         return 100.0 * float(np.mean(model.predict(self.test) == np.asarray(test_labels)))
@@ -366,7 +371,7 @@ def _fashion_mnist(client: Any, endpoint: str, draws: int, ks: Sequence[int]) ->
     data = FashionMnist.load()
     test_index, test_labels = data.test_set()
     test_pngs = [_png(data.test_images[i]) for i in test_index]
-    probe = LinearProbe(data, test_index)
+    probe = LinearProbe(test_pngs)
     rows: list[Row] = []
     for k in ks:
         runs: list[FewShotRun] = []
@@ -384,7 +389,7 @@ def _fashion_mnist(client: Any, endpoint: str, draws: int, ks: Sequence[int]) ->
                 run = FewShotRun(
                     None, 0.0, 0.0, "API" if k >= API_MIN_PER_TAG else "direct", f"{type(exc).__name__}: {exc}"
                 )
-            run.probe = probe.accuracy(draw, test_labels)
+            run.probe = probe.accuracy(draw, train_set, test_labels)
             progress(
                 f"training: Fashion-MNIST k={k} draw {seed}: "
                 + (f"{run.accuracy:.1f} %" if run.accuracy is not None else f"failed: {run.failure}")
