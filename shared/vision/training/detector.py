@@ -157,6 +157,8 @@ _REGULAR = _Recipe(
     tiled=AugmentPolicy(scale_range=(0.8, 1.25), aspect_range=(0.9, 1.1), vflip=True, rot90=True),
 )
 _ADVANCED = _Recipe(
+    # Tree crowns, tiles enlarging 2.5x, one 585 s fit on the same split: input 320 px (about 900
+    # steps) AP50 0.50, 448 px (480 steps) 0.57, 512 px (320 steps) 0.47.
     input_size=448,
     batch_size=8,
     epochs=150.0,
