@@ -313,7 +313,7 @@ def _fewshot_direct(train_set: list[tuple[bytes, int]], test_pngs: list[bytes], 
 class LinearProbe:
     """The baseline's protocol re-run on the benchmark's own draws: EfficientNet-Lite0's pooled head
     features (the product's preprocessing at its input size) and scikit-learn's logistic
-    regression. The draws move accuracy by several points (k = 1: 39-63 % between draws), so the
+    regression. The draws move accuracy by several points (see ``FMNIST_DRAWS``), so the
     reference numbers, measured on other draws, are only comparable with a mean over several
     draws; this column shows the margin on identical data. Takes the same PNGs the API gets."""
 

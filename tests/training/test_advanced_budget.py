@@ -22,7 +22,7 @@ def test_advanced_classification_spends_its_budget_and_stops_within_it(
     server = start_server(tmp_path / "data", extra_env={"CVSTUDIO_ADVANCED_TRAINING_CAP_SECONDS": str(CAP_S)})
     client = training_client(server.endpoint)
     try:
-        project = client.create_project(unique("Advanced trees"), domain_id=GENERAL_COMPACT_CLASSIFICATION)
+        project = client.create_project(unique("Advanced budget"), domain_id=GENERAL_COMPACT_CLASSIFICATION)
         for name, images in (("Hemlock", hemlock_images), ("Japanese Cherry", cherry_images)):
             upload(client, project.id, client.create_tag(project.id, name).id, images)
         began = time.monotonic()
