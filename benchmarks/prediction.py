@@ -8,8 +8,9 @@ Against a real ``cvstudio serve`` (default role: both APIs) on a fresh data dir:
    ``POST .../{classify|detect}/iterations/{name}/image/nostore`` with raw httpx, as the SDK
    does (one multipart ``imageData`` part, ``Prediction-Key``; the body is built once): 1 client
    (sequential requests after a warm-up; p50, p99) and 8 concurrent clients (threads, each with
-   its own ``httpx.Client``; throughput, p50, p99, errors, and the CPU the server and this
-   client process used meanwhile);
+   its own ``httpx.Client``; throughput, p50, p99, and the CPU the server and this client
+   process used meanwhile); the errors among every request sent, warm-ups included, and how
+   many were sent, per model and over both models;
 3. times, in this process, the bare onnxruntime session on the same preprocessed input (the
    model taken from the ONNX export zip, loaded with :class:`shared.vision.inference.OnnxModel`
    with the server's thread settings) and the decode + preprocess step
@@ -34,7 +35,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -161,11 +162,22 @@ def _train_detector(client: Any) -> Published:
 
 @dataclass
 class Load:
-    latencies_ms: list[float]
-    errors: list[str]
+    latencies_ms: list[float]  # the timed requests answered 200 with predictions
+    errors: list[str]  # the timed requests that were not
     wall_s: float
     server_cpu_s: float
     client_cpu_s: float
+    timed: int  # timed requests sent
+    warmups: int  # untimed warm-up requests sent before them
+    warmup_errors: list[str]
+
+    @property
+    def sent(self) -> int:
+        return self.timed + self.warmups
+
+    @property
+    def all_errors(self) -> list[str]:
+        return self.errors + self.warmup_errors
 
     @property
     def rate(self) -> float:
@@ -173,6 +185,28 @@ class Load:
 
     def p(self, q: float) -> float:
         return percentile(self.latencies_ms, q) if self.latencies_ms else float("nan")
+
+
+@dataclass
+class Tally:
+    """Every prediction request this benchmark sent over HTTP (timed and warm-up), and the errors
+    among them, by model: the last row reports them."""
+
+    sent: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def row(self) -> Row:
+        sent, errors = sum(self.sent.values()), sum(self.errors.values())
+        per_model = "; ".join(f"{task}: {self.errors[task]} of {n:,}" for task, n in self.sent.items())
+        return Row(
+            f"prediction errors over all {sent:,} requests sent",
+            errors,
+            "",
+            "0",
+            f"{per_model} (each model: 1 client and {CLIENTS} clients, timed and warm-up requests; an error is "
+            "anything but HTTP 200 with predictions)",
+            errors == 0,
+        )
 
 
 def _cpu_seconds(process: psutil.Process) -> float:
@@ -206,11 +240,15 @@ def _load(
     after ``WARMUP // clients`` (at least 1) untimed ones; started together."""
     barrier = threading.Barrier(clients + 1)
     results: list[list[tuple[float, str | None]]] = [[] for _ in range(clients)]
+    warmups = max(1, WARMUP // clients)
+    warmup_errors: list[list[str]] = [[] for _ in range(clients)]
 
     def worker(n: int) -> None:
         with httpx.Client(timeout=httpx.Timeout(60.0)) as client:
-            for _ in range(max(1, WARMUP // clients)):
-                _send(client, url, body, headers)
+            for _ in range(warmups):
+                _, error = _send(client, url, body, headers)
+                if error:
+                    warmup_errors[n].append(error)
             barrier.wait()
             results[n] = [_send(client, url, body, headers) for _ in range(per_client)]
 
@@ -226,7 +264,16 @@ def _load(
     wall = time.perf_counter() - t0
     server_cpu, client_cpu = _cpu_seconds(server) - server_cpu, _cpu_seconds(me) - client_cpu
     flat = [r for rs in results for r in rs]
-    return Load([ms for ms, err in flat if err is None], [err for _, err in flat if err], wall, server_cpu, client_cpu)
+    return Load(
+        [ms for ms, err in flat if err is None],
+        [err for _, err in flat if err],
+        wall,
+        server_cpu,
+        client_cpu,
+        timed=clients * per_client,
+        warmups=clients * warmups,
+        warmup_errors=[e for es in warmup_errors for e in es],
+    )
 
 
 # -- in-process timings ---------------------------------------------------------------------------------
@@ -312,8 +359,9 @@ def _server_steps(
     """Each server-side step of one ``image/nostore`` request, timed here (median ms) against the
     server's own data dir with the product's own services."""
     from shared.api.multipart import read_image_parts
-    from shared.api.wire import image_prediction_out
+    from shared.api.wire.predictions import image_prediction_out
     from shared.bootstrap import build_services
+    from shared.domain.enums import Task
     from shared.domain.limits import MAX_IMAGE_BYTES_PREDICTION
     from shared.settings import Settings
     from shared.vision.images import decode_for_model
@@ -322,7 +370,8 @@ def _server_steps(
     services = build_services(Settings(data_dir=data_dir, training_key=TRAINING_KEY, prediction_key=PREDICTION_KEY))
     predictions = services.predictions
     pid, name = published.project_id, published.publish_name
-    iteration = predictions.published_iteration(pid, name)
+    iteration = services.publishing.published_iteration(pid, name)
+    task = Task.CLASSIFICATION if published.task == "classify" else Task.DETECTION
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(body), 65_536):  # uvicorn hands the body over in chunks of this order
@@ -337,15 +386,15 @@ def _server_steps(
         return parts[0].data
 
     data = parse()
-    model, _ = predictions._model(iteration)
+    model = predictions.model(iteration)
     side = getattr(model, "decode_side", model.size)
-    result = predictions.predict(iteration, data, task=published.task)
+    result = predictions.predict(iteration, data, task=task)
     steps = {
-        "publish-name lookup (published_iteration; the route calls it twice)": _median_ms(
-            lambda: predictions.published_iteration(pid, name), repeats
+        "publish-name lookup (published_iteration)": _median_ms(
+            lambda: services.publishing.published_iteration(pid, name), repeats
         ),
         "multipart parse (read_image_parts)": _median_ms(parse, repeats),
-        "tag lookup (_tag_lookup)": _median_ms(lambda: predictions._tag_lookup(iteration), repeats),
+        "tag lookup (tag_names)": _median_ms(lambda: predictions.tag_names(iteration), repeats),
         "decode (decode_for_model)": _median_ms(
             lambda: decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION), repeats
         ),
@@ -356,7 +405,7 @@ def _server_steps(
             repeats,
         ),
         "PredictionService.predict (all of the above but the name lookup and parse)": _median_ms(
-            lambda: predictions.predict(iteration, data, task=published.task), repeats
+            lambda: predictions.predict(iteration, data, task=task), repeats
         ),
         "response model (image_prediction_out + JSON)": _median_ms(
             lambda: image_prediction_out(result).model_dump_json(by_alias=True), repeats
@@ -393,6 +442,7 @@ def _measure(
     sequential: int,
     per_client: int,
     repeats: int,
+    tally: Tally,
 ) -> list[Row]:
     from tests.servers import PREDICTION_KEY
 
@@ -418,7 +468,7 @@ def _measure(
     load = host_load()
     progress(
         f"prediction: {what}: p50 {one.p(50):.1f} ms, {many.rate:.0f}/s with {CLIENTS} clients, "
-        f"{len(one.errors) + len(many.errors)} errors"
+        f"{len(one.all_errors) + len(many.all_errors)} errors in {one.sent + many.sent:,} requests"
     )
 
     floor = bare.model_ms + bare.decode_ms
@@ -427,7 +477,9 @@ def _measure(
     cores = os.cpu_count() or 1
     ceiling = cores * 1000 / cpu_ms if cpu_ms else float("nan")
     image_note = f"{SIZE[0]}x{SIZE[1]} JPEG q{QUALITY}, {len(data) / 1024:.0f} KB; model input {bare.size}²"
-    errors = one.errors + many.errors
+    errors = one.all_errors + many.all_errors
+    sent = one.sent + many.sent
+    tally.sent[task], tally.errors[task] = sent, len(errors)
     classify = task == "classify"
     rows = [
         Row(
@@ -464,12 +516,14 @@ def _measure(
             at_least(many.rate, TARGET_RATE) if classify else None,
         ),
         Row(
-            f"{what} errors",
+            f"{what} errors over {sent:,} requests",
             len(errors),
             "",
             "0",
-            f"{len(one.latencies_ms) + len(many.latencies_ms):,} answered 200 with predictions"
-            + (f"; e.g. {'; '.join(sorted(set(errors))[:2])}" if errors else ""),
+            f"sent: 1 client × ({one.warmups} warm-up + {one.timed} timed), {CLIENTS} clients × "
+            f"({many.warmups // CLIENTS} warm-up + {per_client} timed); "
+            f"{len(one.latencies_ms) + len(many.latencies_ms):,} of the {one.timed + many.timed:,} timed ones "
+            "answered 200 with predictions" + (f"; e.g. {'; '.join(sorted(set(errors))[:2])}" if errors else ""),
             not errors,
         ),
         Row(
@@ -548,6 +602,7 @@ def run(args: argparse.Namespace) -> list[Row]:
         client = training_client(server.endpoint)
         try:
             published: dict[str, Published] = {}
+            tally = Tally()
 
             def setup(task: str, fn: Callable[[Any], Published]) -> list[Row]:
                 progress(f"prediction: training the {task} model")
@@ -570,9 +625,11 @@ def run(args: argparse.Namespace) -> list[Row]:
                         f"prediction: {task}",
                         rows,
                         lambda t=task: _measure(
-                            client, server, published[t], images[t], sequential, per_client, repeats
+                            client, server, published[t], images[t], sequential, per_client, repeats, tally
                         ),
                     )
+            if tally.sent:
+                rows.append(tally.row())
             if server.process.poll() is not None:
                 rows.append(server_exited(server, "prediction server"))
                 return rows

@@ -28,7 +28,10 @@ d. **Tree crowns** (deepforest 2.1.0's NEON YELL crops, fetched with ``pip downl
    overlaps being cut in the middle) and merged with NMS; AP50 (target ≥ 0.55) and max recall with
    COCOeval on the strip. ``--skip-deepforest`` leaves it out.
 
-Every sub-benchmark reports a failed training (its ``trainingErrorDetails``) as a row.
+Every sub-benchmark reports a failed training (its ``trainingErrorDetails``) as a row. The rows
+name the counts they depend on (photos, held-out images, draws, test images, tiles, trees), and
+the last row counts the trainings the run made (through the API, and in this process) and its
+wall time.
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +64,7 @@ from benchmarks._support import (
     coco_ap50,
     cutlery_regions,
     cutlery_split,
+    export_onnx,
     host_load,
     nms,
     publish,
@@ -132,6 +137,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--keep-training-data", action="store_true", help="keep the server's temporary data dir")
 
 
+@dataclass
+class Tally:
+    """What a run trained, by part: ``train_project`` calls through the API, and fits in this
+    process (Fashion-MNIST k = 1, which the API refuses). The last row reports them."""
+
+    api: Counter[str] = field(default_factory=Counter)
+    direct: Counter[str] = field(default_factory=Counter)
+
+    def row(self, seconds: float) -> Row:
+        def listed(counts: Counter[str]) -> str:
+            return ", ".join(f"{part} × {n}" for part, n in counts.items()) or "none"
+
+        return Row(
+            "trainings run through the API (train_project calls)",
+            sum(self.api.values()),
+            "",
+            "",
+            f"{listed(self.api)}; fitted in this process instead: {listed(self.direct)}; "
+            f"the training benchmark took {seconds / 60:.0f} min in all; {host_load()}",
+        )
+
+
 def _failed(name: str, trained: Trained, target: str = "") -> Row:
     return Row(name, None, "", target, f"training failed after {trained.seconds:.0f} s: {trained.failure}", False)
 
@@ -139,22 +166,32 @@ def _failed(name: str, trained: Trained, target: str = "") -> Row:
 # -- a. Hemlock / Japanese Cherry ----------------------------------------------------------------------
 
 
-def _trees(client: Any) -> list[Row]:
+def _trees(client: Any, tally: Tally) -> list[Row]:
     from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateEntry
 
-    name = "train Hemlock/Cherry (10+10 photos, Regular)"
+    from shared.vision.splits import FOLDS, K_FOLD_BELOW, uses_k_fold
+
+    photos = tree_images()
+    counts = [len(paths) for paths in photos.values()]
+    name = f"train Hemlock/Cherry ({'+'.join(map(str, counts))} photos, Regular)"
+    # How the trainer holds images out (shared.vision.splits): k-fold when a tag is small.
+    k_fold = uses_k_fold(counts)
+    split = f"{FOLDS}-fold" if k_fold else "4:1 hold-out"
+    why = f"a tag has fewer than {K_FOLD_BELOW} images" if k_fold else f"every tag has {K_FOLD_BELOW}+ images"
     project = client.create_project(unique("bench trees"))  # the quickstart's default domain
     entries = []
-    for tag, paths in tree_images().items():
+    for tag, paths in photos.items():
         tag_id = client.create_tag(project.id, tag.replace("_", " ")).id
         entries += [ImageFileCreateEntry(name=p.name, contents=p.read_bytes(), tag_ids=[tag_id]) for p in paths]
     upload(client, project.id, entries)
     progress("training: Hemlock/Cherry uploaded, training")
+    tally.api["Hemlock/Cherry"] += 1
     trained = train(client, project.id, timeout_s=TRAINING_TIMEOUT_S, label="trees")
     trained_load = host_load()
     if not trained.ok:
         return [_failed(name, trained, f"≤ {TREES_TARGET_S:.0f} s on 2 cores")]
     perf = client.get_iteration_performance(project.id, trained.iteration.id)
+    held_out = client.get_image_performance_count(project.id, trained.iteration.id)
     per_tag = ", ".join(
         f"{t.name}: P {t.precision:.2f} R {t.recall:.2f} AP {t.average_precision:.2f}" for t in perf.per_tag_performance
     )
@@ -168,12 +205,12 @@ def _trees(client: Any) -> list[Row]:
             at_most(trained.seconds, TREES_TARGET_S),
         ),
         Row(
-            "Hemlock/Cherry held-out AP (get_iteration_performance)",
+            f"Hemlock/Cherry held-out AP (get_iteration_performance, {split})",
             perf.average_precision * 100,
             "%",
             "",
-            f"precision {perf.precision:.1%}, recall {perf.recall:.1%} at threshold 0.5 "
-            f"(held-out images, k-fold for small tags); {per_tag}",
+            f"precision {perf.precision:.1%}, recall {perf.recall:.1%} at threshold 0.5 over {held_out} held-out "
+            f"predictions of {sum(counts)} images ({split}: {why}); {per_tag}",
         ),
     ]
 
@@ -356,7 +393,7 @@ class LinearProbe:
         return 100.0 * float(np.mean(model.predict(self.test) == np.asarray(test_labels)))
 
 
-def _fashion_mnist(client: Any, endpoint: str, draws: int, ks: Sequence[int]) -> list[Row]:
+def _fashion_mnist(client: Any, endpoint: str, draws: int, ks: Sequence[int], tally: Tally) -> list[Row]:
     if not FMNIST_DIR.is_dir():
         return [
             Row(
@@ -379,6 +416,7 @@ def _fashion_mnist(client: Any, endpoint: str, draws: int, ks: Sequence[int]) ->
             draw = data.draw(seed, k)
             train_set = [(_png(data.train_images[i]), label) for i, label in draw]
             progress(f"training: Fashion-MNIST k={k}, draw {seed + 1}/{draws}")
+            (tally.api if k >= API_MIN_PER_TAG else tally.direct)[f"Fashion-MNIST k={k}"] += 1
             try:
                 run = (
                     _fewshot_api(client, endpoint, train_set, test_pngs, test_labels, k, seed)
@@ -396,16 +434,16 @@ def _fashion_mnist(client: Any, endpoint: str, draws: int, ks: Sequence[int]) ->
                 + f" (train {run.train_s:.0f} s, predict {run.predict_s:.0f} s)"
             )
             runs.append(run)
-        rows.append(_fewshot_row(k, runs))
+        rows.append(_fewshot_row(k, runs, len(test_labels)))
     return rows
 
 
-def _fewshot_row(k: int, runs: list[FewShotRun]) -> Row:
+def _fewshot_row(k: int, runs: list[FewShotRun], tested: int) -> Row:
     baseline = FMNIST_BASELINE.get(k)
     target = (
         f"≥ {baseline + FMNIST_MARGIN:.1f} % (Lite0 linear probe {baseline} % + {FMNIST_MARGIN:g})" if baseline else ""
     )
-    name = f"Fashion-MNIST few-shot accuracy, k={k} per class"
+    name = f"Fashion-MNIST few-shot accuracy, k={k} per class, {len(runs)} draws"
     done = [r for r in runs if r.accuracy is not None]
     failures = sorted({r.failure for r in runs if r.failure})
     how = (
@@ -420,7 +458,8 @@ def _fewshot_row(k: int, runs: list[FewShotRun]) -> Row:
     accuracies = [r.accuracy for r in done if r.accuracy is not None]
     mean = statistics.fmean(accuracies)
     spread = (
-        f"draws {', '.join(f'{a:.1f}' for a in accuracies)} (sd {statistics.stdev(accuracies):.1f})"
+        f"mean of {len(accuracies)} draws: {', '.join(f'{a:.1f}' for a in accuracies)} "
+        f"(sd {statistics.stdev(accuracies):.1f})"
         if len(accuracies) > 1
         else "1 draw"
     )
@@ -431,9 +470,12 @@ def _fewshot_row(k: int, runs: list[FewShotRun]) -> Row:
             f"({', '.join(f'{a:.1f}' for a in probes)}), so {mean - statistics.fmean(probes):+.1f} points on them"
         )
     note = (
-        f"{how}; {spread}; {host_load()}; 10 classes × {k} images, tested on {FMNIST_TEST_PER_CLASS}/class; "
+        f"{how}; {spread}; {host_load()}; {len(FMNIST_CLASSES)} classes × {k} training images per draw "
+        f"(draw seeds {FMNIST_DRAW_SEED}..{FMNIST_DRAW_SEED + len(runs) - 1}, nested across k), tested on the same "
+        f"{tested:,} images "
+        f"({FMNIST_TEST_PER_CLASS}/class, seed {FMNIST_TEST_SEED}); "
         f"training {statistics.fmean(r.train_s for r in done):.0f} s, "
-        f"predicting 1,000 {statistics.fmean(r.predict_s for r in done):.0f} s per draw"
+        f"predicting {tested:,} {statistics.fmean(r.predict_s for r in done):.0f} s per draw"
     )
     if failures:
         note += f"; {len(runs) - len(done)} draw(s) failed: {'; '.join(failures)}"
@@ -444,13 +486,14 @@ def _fewshot_row(k: int, runs: list[FewShotRun]) -> Row:
 # -- c. Fork / scissors ---------------------------------------------------------------------------------
 
 
-def _cutlery(client: Any, endpoint: str) -> list[Row]:
+def _cutlery(client: Any, endpoint: str, tally: Tally) -> list[Row]:
     from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateEntry, Region
 
-    name = "fork/scissors detection mAP50 (held-out 5+5, Regular, compact)"
-    target = f"≥ {CUTLERY_TARGET}"
     regions = cutlery_regions()
     train_paths, test_paths = cutlery_split(CUTLERY_SEED)
+    held_out = "+".join(str(len(paths)) for paths in test_paths.values())
+    name = f"fork/scissors detection mAP50 (held-out {held_out}, Regular, compact)"
+    target = f"≥ {CUTLERY_TARGET}"
     project = client.create_project(unique("bench cutlery"), domain_id=GENERAL_COMPACT_DETECTION)
     tags = {tag: client.create_tag(project.id, tag).id for tag in train_paths}
     entries = []
@@ -463,6 +506,7 @@ def _cutlery(client: Any, endpoint: str) -> list[Row]:
             entries.append(ImageFileCreateEntry(name=path.name, contents=path.read_bytes(), regions=[region]))
     upload(client, project.id, entries)
     progress(f"training: fork/scissors {len(entries)} images uploaded, training")
+    tally.api["fork/scissors"] += 1
     trained = train(client, project.id, timeout_s=TRAINING_TIMEOUT_S, label="cutlery")
     trained_load = host_load()
     if not trained.ok:
@@ -612,7 +656,27 @@ def _training_tiles(image: Image.Image, boxes: np.ndarray, width: int) -> list[t
     return tiles
 
 
-def _tree_crowns(client: Any, endpoint: str, cache: Path) -> list[Row]:
+def _tile_plan(client: Any, project_id: str, iteration_id: str) -> str:
+    """How the trained model looks at one test tile: the tile plan in its ONNX export's metadata
+    (``Detector.TilePixels``, as ``OnnxModel.detect`` reads it), in words."""
+    import onnxruntime as ort
+
+    from shared.vision.tiling import windows
+
+    try:
+        onnx = export_onnx(client, project_id, iteration_id)
+    except Exception as exc:  # the AP row matters more than this detail
+        return f"the model's tile plan is unknown (ONNX export: {type(exc).__name__}: {exc})"
+    meta = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
+    tile = int(meta.get("Detector.TilePixels", "0") or 0)
+    if not tile or tile >= TREE_TILE:
+        return f"the model sees each {TREE_TILE} px tile whole"
+    overlap = int(meta.get("Detector.TileOverlapPixels", "0") or 0)
+    count = len(windows(TREE_TILE, tile, overlap)) ** 2
+    return f"the model sees each {TREE_TILE} px tile as {count} windows of {tile} px ({overlap} px overlap)"
+
+
+def _tree_crowns(client: Any, endpoint: str, cache: Path, tally: Tally) -> list[Row]:
     from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateEntry, Region
 
     name = "tree crowns AP50 (held-out strip, Advanced ≤ 600 s)"
@@ -644,6 +708,7 @@ def _tree_crowns(client: Any, endpoint: str, cache: Path) -> list[Row]:
     ]
     upload(client, project.id, entries)
     progress(f"training: tree crowns, {len(tiles)} tiles with {train_boxes} boxes uploaded; Advanced training")
+    tally.api["tree crowns"] += 1
     trained = train(
         client, project.id, timeout_s=ADVANCED_CAP_S + TRAINING_TIMEOUT_S, label="tree crowns",
         training_type="Advanced", reserved_budget_in_hours=1,
@@ -694,10 +759,13 @@ def _tree_crowns(client: Any, endpoint: str, cache: Path) -> list[Row]:
         max_dets=max_dets,
     )
     perf = client.get_iteration_performance(project.id, trained.iteration.id)
+    plan = _tile_plan(client, project.id, trained.iteration.id)
+    other_image, other_boxes = crops[other]
     data_note = (
-        f"trained on {len(tiles)} tiles ({TREE_TILE} px, {train_boxes} boxes) of {large}.png x < {cut} px "
-        f"and all of {other}.png; tested on the strip x ≥ {cut} ({strip.width}x{strip.height}, "
-        f"{len(truth_xyxy)} trees centred in it)"
+        f"trained on {len(tiles)} tiles ({TREE_TILE} px, {train_boxes} boxes) of {large}.png "
+        f"({image.width}x{image.height}, {len(boxes)} trees) x < {cut} px and all of {other}.png "
+        f"({other_image.width}x{other_image.height}, {len(other_boxes)} trees); tested on the strip x ≥ {cut} "
+        f"({strip.width}x{strip.height}, {len(truth_xyxy)} trees centred in it)"
     )
     return [
         Row(
@@ -706,7 +774,8 @@ def _tree_crowns(client: Any, endpoint: str, cache: Path) -> list[Row]:
             "",
             target,
             f"COCOeval iouThrs [0.5], all {len(dets)} merged detections (maxDets {max_dets}); "
-            f"{len(windows)} tiles × detect/.../image/nostore in {predict_s:.1f} s, boxes kept where the tile owns "
+            f"{len(windows)} tiles × detect/.../image/nostore in {predict_s:.1f} s (2 in flight: "
+            f"{predict_s / len(windows):.2f} s of wall time a tile; {plan}), boxes kept where the tile owns "
             f"their centre, then NMS {MERGE_NMS_IOU}; {data_note}; {TREES_BASELINE}",
             at_least(ap50, TREES_AP_TARGET),
         ),
@@ -733,18 +802,20 @@ def _tree_crowns(client: Any, endpoint: str, cache: Path) -> list[Row]:
 
 
 def run(args: argparse.Namespace) -> list[Row]:
+    started = time.monotonic()
+    tally = Tally()
     draws = args.fmnist_draws or (1 if args.quick else FMNIST_DRAWS)
     ks = [int(k) for k in str(args.fmnist_k).split(",") if k.strip()]
     rows: list[Row] = []
     env = {"CVSTUDIO_ADVANCED_TRAINING_CAP_SECONDS": str(ADVANCED_CAP_S)}
     with serving("training", extra_env=env, keep=args.keep_training_data) as server:
         client = training_client(server.endpoint)
-        parts: list[tuple[str, Callable[[], list[Row]]]] = [("Hemlock/Cherry training", lambda: _trees(client))]
+        parts: list[tuple[str, Callable[[], list[Row]]]] = [("Hemlock/Cherry training", lambda: _trees(client, tally))]
         if not args.skip_fmnist:
-            parts.append(("Fashion-MNIST few-shot", lambda: _fashion_mnist(client, server.endpoint, draws, ks)))
-        parts.append(("fork/scissors detection", lambda: _cutlery(client, server.endpoint)))
+            parts.append(("Fashion-MNIST few-shot", lambda: _fashion_mnist(client, server.endpoint, draws, ks, tally)))
+        parts.append(("fork/scissors detection", lambda: _cutlery(client, server.endpoint, tally)))
         if not args.skip_deepforest:
-            parts.append(("tree crowns", lambda: _tree_crowns(client, server.endpoint, args.deepforest_cache)))
+            parts.append(("tree crowns", lambda: _tree_crowns(client, server.endpoint, args.deepforest_cache, tally)))
         try:
             for name, part in parts:
                 if server.process.poll() is not None:
@@ -753,4 +824,5 @@ def run(args: argparse.Namespace) -> list[Row]:
                 attempt(name, rows, part)
         finally:
             client.close()
+    rows.append(tally.row(time.monotonic() - started))
     return rows

@@ -1,4 +1,4 @@
-"""The one composition root: settings -> adapters -> services.
+"""The one composition root: settings -> adapters -> services (and the local worker).
 
 The ASGI app factory, the CLI and every Azure Functions trigger call :func:`build_services`
 explicitly. Nothing here connects at import time, and the adapters connect on first use.
@@ -9,17 +9,28 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from shared.jobs.child_process import ChildProcessLauncher
+from shared.jobs.training_jobs import TrainingJobs
+from shared.jobs.worker import LocalWorker
 from shared.keys import Keys, resolve_keys
 from shared.net.url_fetch import FetchPolicy
 from shared.services.exports import ExportService
+from shared.services.image_labels import ImageLabels
+from shared.services.image_uploads import ImageUploads
 from shared.services.images import ImageService
-from shared.services.iterations import IterationQueries, IterationService
+from shared.services.ingestion import ImageDownloads
+from shared.services.iterations import IterationService
+from shared.services.model_artifacts import ModelArtifacts
 from shared.services.performance import PerformanceService
 from shared.services.predictions import PredictionService
 from shared.services.projects import ProjectService
+from shared.services.publishing import PublishingService
+from shared.services.snapshot_queries import SnapshotQueries
 from shared.services.snapshots import SnapshotStore
+from shared.services.stored_predictions import StoredPredictions
 from shared.services.suggestions import SuggestionService
 from shared.services.tags import TagService
+from shared.services.training import TrainingService
 from shared.settings import Settings
 from shared.stores.embedded.file_blobs import FileBlobStore
 from shared.stores.embedded.sqlite_metadata import SqliteMetadataStore
@@ -27,7 +38,7 @@ from shared.stores.ports import BlobStore, MetadataStore
 from shared.stores.queue import InProcessQueue, WorkQueue
 from shared.vision.inference import ModelCache
 
-__all__ = ["Services", "build_services"]
+__all__ = ["Services", "build_local_worker", "build_services"]
 
 
 @dataclass(frozen=True)
@@ -36,17 +47,22 @@ class Services:
     keys: Keys
     meta: MetadataStore
     blobs: BlobStore
+    queue: WorkQueue
     projects: ProjectService
     tags: TagService
     images: ImageService
+    uploads: ImageUploads
+    labels: ImageLabels
     iterations: IterationService
-    iteration_queries: IterationQueries
+    training: TrainingService
+    snapshot_queries: SnapshotQueries
+    artifacts: ModelArtifacts
     performance: PerformanceService
     exports: ExportService
+    publishing: PublishingService
     predictions: PredictionService
+    stored_predictions: StoredPredictions
     suggestions: SuggestionService
-    queue: WorkQueue
-    fetch_policy: FetchPolicy
 
 
 def build_services(
@@ -60,27 +76,42 @@ def build_services(
     meta = meta or SqliteMetadataStore(settings.data_dir / "metadata.sqlite3")
     blobs = blobs or FileBlobStore(settings.data_dir / "blobs")
     queue = queue or InProcessQueue()
+    downloads = ImageDownloads(FetchPolicy(allow_private=settings.allow_private_urls))
     projects = ProjectService(meta, blobs)
     tags = TagService(meta, projects)
     snapshots = SnapshotStore(meta, blobs)
-    images = ImageService(meta, blobs, projects, tags, snapshots)
-    iterations = IterationService(meta, blobs, projects, tags, snapshots, queue)
+    uploads = ImageUploads(meta, blobs, projects, tags, downloads)
+    iterations = IterationService(meta, blobs, projects, snapshots)
+    artifacts = ModelArtifacts(blobs)
+    stored_predictions = StoredPredictions(meta, blobs, projects, tags, uploads)
+    predictions = PredictionService(tags, iterations, artifacts, ModelCache(), stored_predictions, downloads)
     background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exports")
-    predictions = PredictionService(meta, blobs, projects, tags, iterations, images, ModelCache())
     return Services(
         settings=settings,
         keys=resolve_keys(settings),
         meta=meta,
         blobs=blobs,
+        queue=queue,
         projects=projects,
         tags=tags,
-        images=images,
+        images=ImageService(meta, blobs, projects, snapshots),
+        uploads=uploads,
+        labels=ImageLabels(meta, projects, tags),
         iterations=iterations,
-        iteration_queries=IterationQueries(iterations),
-        performance=PerformanceService(iterations, blobs),
-        exports=ExportService(meta, blobs, iterations, background.submit),
+        training=TrainingService(meta, projects, tags, iterations, snapshots, queue),
+        snapshot_queries=SnapshotQueries(iterations),
+        artifacts=artifacts,
+        performance=PerformanceService(iterations, artifacts),
+        exports=ExportService(meta, blobs, iterations, artifacts, background.submit),
+        publishing=PublishingService(meta, projects, iterations),
         predictions=predictions,
+        stored_predictions=stored_predictions,
         suggestions=SuggestionService(meta, blobs, projects, tags, iterations, predictions),
-        queue=queue,
-        fetch_policy=FetchPolicy(allow_private=settings.allow_private_urls),
     )
+
+
+def build_local_worker(services: Services) -> LocalWorker:
+    """The worker of ``cvstudio serve``: queued training in child processes of this server."""
+    launcher = ChildProcessLauncher(services.settings.data_dir)
+    handlers = TrainingJobs(services.projects, services.iterations, launcher)
+    return LocalWorker(services.queue, handlers, launcher, services.training)

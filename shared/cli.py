@@ -30,8 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from shared.api.app import create_app
-    from shared.bootstrap import build_services
-    from shared.worker import LocalTrainingWorker
+    from shared.bootstrap import build_local_worker, build_services
 
     settings = _settings(args)
     services = build_services(settings)
@@ -47,7 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
         f"  API docs:        {base}/docs",
         flush=True,
     )
-    worker = LocalTrainingWorker(services)
+    worker = build_local_worker(services)
     worker.start()
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
@@ -70,7 +69,7 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 def _train_iteration(args: argparse.Namespace) -> int:
     from shared.bootstrap import build_services
-    from shared.trainer import train_iteration
+    from shared.training.trainer import train_iteration
 
     if args.parent_pid:
         _exit_with_parent(args.parent_pid)

@@ -9,9 +9,9 @@ from fastapi import Depends, Request
 
 from shared.api.auth import require_key
 from shared.api.uris import UriSigner
-from shared.api.wire import UriFor
+from shared.api.wire.base import UriFor
 from shared.bootstrap import Services
-from shared.services.exports import ExportRecord
+from shared.domain.records import ExportRecord
 
 __all__ = [
     "ExportUriDep",
@@ -47,8 +47,8 @@ def _uri_for(request: Request, services: ServicesDep) -> UriFor:
     base = _base_url(request, services)
     signer: UriSigner = request.app.state.uri_signer
 
-    def uri_for(project_id: str, image_id: str, variant: str) -> str:
-        return base + signer.sign(signer.image_path(project_id, image_id, variant))
+    def uri_for(project_id: str, image_id: str, rendition: str) -> str:
+        return base + signer.sign(signer.image_path(project_id, image_id, rendition))
 
     return uri_for
 
@@ -60,8 +60,8 @@ def _prediction_uri_for(request: Request, services: ServicesDep) -> UriFor:
     base = _base_url(request, services)
     signer: UriSigner = request.app.state.uri_signer
 
-    def uri_for(project_id: str, prediction_id: str, variant: str) -> str:
-        return base + signer.sign(signer.prediction_path(project_id, prediction_id, variant))
+    def uri_for(project_id: str, prediction_id: str, rendition: str) -> str:
+        return base + signer.sign(signer.prediction_path(project_id, prediction_id, rendition))
 
     return uri_for
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
-from shared.domain.entities import metadata_pair
+from shared.domain.enums import TaggingStatus, parse_member
 from shared.domain.errors import BadRequest, Code
 from shared.domain.limits import DEFAULT_TAKE, MAX_TAKE
-from shared.stores.ports import ArrayContainsAny, Condition
+from shared.services.image_query import MetadataFilter
 
 __all__ = ["check_paging", "metadata_filter", "order_newest_first", "split_list", "tagging_status"]
 
@@ -23,27 +23,27 @@ def split_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-def _term(text: str) -> str:
+def _term(text: str) -> tuple[str, str]:
     match = _TERM.match(text)
     if not match:
         raise BadRequest(
             f"Unsupported $filter term '{text.strip()}': use key eq 'value', joined by and/or.",
             Code.BAD_REQUEST_INVALID,
         )
-    return metadata_pair(match[1], match[2].replace("''", "'"))
+    return match[1], match[2].replace("''", "'")
 
 
-def metadata_filter(expression: str | None) -> list[Condition]:
+def metadata_filter(expression: str | None) -> MetadataFilter:
     if not expression or not expression.strip():
-        return []
-    conditions: list[Condition] = []
+        return MetadataFilter()
+    groups: list[tuple[tuple[str, str], ...]] = []
     for group in re.split(r"\s+and\s+", expression.strip(), flags=re.IGNORECASE):
         group = group.strip()
         if group.startswith("(") and group.endswith(")"):
             group = group[1:-1]
         terms = re.split(r"\s+or\s+", group, flags=re.IGNORECASE)
-        conditions.append(ArrayContainsAny("metadataPairs", tuple(_term(t) for t in terms)))
-    return conditions
+        groups.append(tuple(_term(t) for t in terms))
+    return MetadataFilter(tuple(groups))
 
 
 def order_newest_first(order_by: str | None) -> bool:
@@ -54,10 +54,10 @@ def order_newest_first(order_by: str | None) -> bool:
     raise BadRequest(f"orderBy must be Newest or Oldest, not '{order_by}'.", Code.BAD_REQUEST_INVALID)
 
 
-def tagging_status(value: str | None) -> str:
-    for known in ("All", "Tagged", "Untagged"):
-        if (value or "All").lower() == known.lower():
-            return known
+def tagging_status(value: str | None) -> TaggingStatus:
+    found = parse_member(TaggingStatus, value, TaggingStatus.ALL)
+    if found is not None:
+        return found
     raise BadRequest(f"taggingStatus must be All, Tagged or Untagged, not '{value}'.", Code.BAD_REQUEST_INVALID)
 
 

@@ -25,11 +25,11 @@ class UriSigner:
     def _signature(self, path: str, expires: int) -> str:
         return hmac.new(self._secret, f"{path}\n{expires}".encode(), hashlib.sha256).hexdigest()[:32]
 
-    def image_path(self, project_id: str, image_id: str, variant: str) -> str:
-        return f"{ARTIFACT_PREFIX}/{project_id}/images/{image_id}/{variant}"
+    def image_path(self, project_id: str, image_id: str, rendition: str) -> str:
+        return f"{ARTIFACT_PREFIX}/{project_id}/images/{image_id}/{rendition}"
 
-    def prediction_path(self, project_id: str, prediction_id: str, variant: str) -> str:
-        return f"{ARTIFACT_PREFIX}/{project_id}/predictions/{prediction_id}/{variant}"
+    def prediction_path(self, project_id: str, prediction_id: str, rendition: str) -> str:
+        return f"{ARTIFACT_PREFIX}/{project_id}/predictions/{prediction_id}/{rendition}"
 
     def export_path(self, project_id: str, iteration_id: str, file_name: str) -> str:
         return f"{ARTIFACT_PREFIX}/{project_id}/iterations/{iteration_id}/exports/{file_name}"

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.domain.enums import DomainType, Task
+
 __all__ = [
-    "CLASSIFICATION",
     "DEFAULT_DOMAIN_ID",
     "DOMAINS",
     "EXPORT_PLATFORMS",
-    "OBJECT_DETECTION",
     "Domain",
+    "domain_task",
     "find_domain",
 ]
 
-CLASSIFICATION = "Classification"
-OBJECT_DETECTION = "ObjectDetection"
 EXPORT_PLATFORMS = ("CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino")
 _COMPACT_PLATFORMS = ("ONNX",)
 
@@ -29,7 +28,7 @@ _COMPACT_PLATFORMS = ("ONNX",)
 class Domain:
     id: str
     name: str
-    type: str
+    type: DomainType
     exportable: bool
     recipe: str
     model_size_mb: int
@@ -39,13 +38,17 @@ class Domain:
     def exportable_platforms(self) -> tuple[str, ...]:
         return _COMPACT_PLATFORMS if self.exportable else ()
 
+    @property
+    def task(self) -> Task:
+        return Task.DETECTION if self.type == DomainType.OBJECT_DETECTION else Task.CLASSIFICATION
+
 
 def _cls(id_: str, name: str, exportable: bool, recipe: str, size: int, text: str) -> Domain:
-    return Domain(id_, name, CLASSIFICATION, exportable, recipe, size, text)
+    return Domain(id_, name, DomainType.CLASSIFICATION, exportable, recipe, size, text)
 
 
 def _det(id_: str, name: str, exportable: bool, recipe: str, size: int, text: str) -> Domain:
-    return Domain(id_, name, OBJECT_DETECTION, exportable, recipe, size, text)
+    return Domain(id_, name, DomainType.OBJECT_DETECTION, exportable, recipe, size, text)
 
 
 DOMAINS: tuple[Domain, ...] = (
@@ -187,3 +190,9 @@ _BY_ID = {d.id: d for d in DOMAINS}
 def find_domain(domain_id: str) -> Domain | None:
     """The domain with this id (case-insensitive), or None."""
     return _BY_ID.get(domain_id.lower())
+
+
+def domain_task(domain_id: str) -> Task:
+    """What models of this domain do (classification for an unknown id, as projects default)."""
+    domain = find_domain(domain_id)
+    return domain.task if domain is not None else Task.CLASSIFICATION

@@ -1,7 +1,12 @@
-"""The stored entities: projects, tags and images (with their tags and regions).
+"""The stored entities: projects, tags, images (with their tags and regions) and iterations.
 
 Pure data. Each entity converts to and from a plain JSON document (``to_doc``/``from_doc``) so
-that any metadata store (SQLite, Cosmos DB) can hold it; documents are partitioned by project id.
+that any metadata store (SQLite, Cosmos DB) can hold it. Every entity names its document
+``KIND``, its ``partition`` (its project's id) and what a missing one is (``NOT_FOUND``: the
+Custom Vision code; ``MISSING``: the message, ``{ref}`` standing for the id asked for), and
+carries the ``etag`` of the version it was read at. The fields that stores are queried on are
+class constants (``Image.TAG_IDS``): the document writer and every query use the same name.
+
 Times are ISO-8601 UTC strings with a ``Z`` (they sort as text). Region coordinates are
 normalised to 0..1 of the image's width and height, origin top-left.
 """
@@ -11,39 +16,29 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
+
+from shared.domain.enums import ClassificationType, IterationStatus, TagType, TrainingType
+from shared.domain.errors import Code
+from shared.domain.versioning import read_version
 
 __all__ = [
-    "IMAGE",
-    "ITERATION",
-    "PROJECT",
-    "TAG",
+    "CREATED",
+    "ID",
     "Image",
-    "Iteration",
     "ImageTag",
+    "Iteration",
     "Project",
     "Region",
     "Tag",
+    "TrainingProgress",
     "metadata_pair",
     "new_id",
-    "iso_utc",
-    "utc_ago",
-    "utc_now",
 ]
 
-# Document kinds, as stored.
-PROJECT = "project"
-TAG = "tag"
-IMAGE = "image"
-
-NEGATIVE = "Negative"
-REGULAR = "Regular"
-GENERAL_PRODUCT = "GeneralProduct"
-TAG_TYPES = (REGULAR, NEGATIVE, GENERAL_PRODUCT)
-MULTICLASS = "Multiclass"
-MULTILABEL = "Multilabel"
-CLASSIFICATION_TYPES = (MULTICLASS, MULTILABEL)
+# Fields every document has: its id and when it was created (the default listing order).
+ID = "id"
+CREATED = "created"
 
 
 def metadata_pair(key: str, value: str) -> str:
@@ -55,31 +50,18 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def iso_utc(moment: datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SS.ffffffZ``: the format msrest parses, and one that sorts as text.
-
-    A naive datetime is taken to be UTC."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def utc_now() -> str:
-    return iso_utc(datetime.now(UTC))
-
-
-def utc_ago(age: timedelta) -> str:
-    """The time ``age`` ago, in the stored format (for retention windows)."""
-    return iso_utc(datetime.now(UTC) - age)
-
-
 @dataclass(frozen=True)
 class Project:
+    KIND: ClassVar[str] = "project"
+    NOT_FOUND: ClassVar[Code] = Code.NOT_FOUND_PROJECT
+    MISSING: ClassVar[str] = "Project '{ref}' was not found."
+    CREATED: ClassVar[str] = CREATED
+
     id: str
     name: str
     description: str
     domain_id: str
-    classification_type: str
+    classification_type: ClassificationType
     created: str
     last_modified: str
     target_export_platforms: tuple[str, ...] = ()
@@ -89,33 +71,37 @@ class Project:
     status: str = "Succeeded"
     etag: str | None = None
 
+    @property
+    def partition(self) -> str:
+        return self.id
+
     def to_doc(self) -> dict[str, Any]:
         return {
-            "id": self.id,
+            ID: self.id,
             "projectId": self.id,
             "name": self.name,
             "nameKey": self.name.casefold(),
             "description": self.description,
             "domainId": self.domain_id,
-            "classificationType": self.classification_type,
+            "classificationType": self.classification_type.value,
             "targetExportPlatforms": list(self.target_export_platforms),
             "augmentationMethods": dict(self.augmentation_methods),
             "exportModelContainerUri": self.export_model_container_uri,
             "notificationQueueUri": self.notification_queue_uri,
             "status": self.status,
-            "created": self.created,
+            CREATED: self.created,
             "lastModified": self.last_modified,
         }
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any], etag: str | None = None) -> Project:
         return cls(
-            id=doc["id"],
+            id=doc[ID],
             name=doc["name"],
             description=doc.get("description") or "",
             domain_id=doc["domainId"],
-            classification_type=doc["classificationType"],
-            created=doc["created"],
+            classification_type=ClassificationType(doc["classificationType"]),
+            created=doc[CREATED],
             last_modified=doc["lastModified"],
             target_export_platforms=tuple(doc.get("targetExportPlatforms") or ()),
             augmentation_methods=dict(doc.get("augmentationMethods") or {}),
@@ -128,34 +114,44 @@ class Project:
 
 @dataclass(frozen=True)
 class Tag:
+    KIND: ClassVar[str] = "tag"
+    NOT_FOUND: ClassVar[Code] = Code.NOT_FOUND_TAG
+    MISSING: ClassVar[str] = "Tag '{ref}' was not found in this project."
+    CREATED: ClassVar[str] = CREATED
+    TYPE: ClassVar[str] = "type"
+
     id: str
     project_id: str
     name: str
     description: str
-    type: str
+    type: TagType
     created: str
     etag: str | None = None
 
+    @property
+    def partition(self) -> str:
+        return self.project_id
+
     def to_doc(self) -> dict[str, Any]:
         return {
-            "id": self.id,
+            ID: self.id,
             "projectId": self.project_id,
             "name": self.name,
             "nameKey": self.name.casefold(),
             "description": self.description,
-            "type": self.type,
-            "created": self.created,
+            Tag.TYPE: self.type.value,
+            CREATED: self.created,
         }
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any], etag: str | None = None) -> Tag:
         return cls(
-            id=doc["id"],
+            id=doc[ID],
             project_id=doc["projectId"],
             name=doc["name"],
             description=doc.get("description") or "",
-            type=doc["type"],
-            created=doc["created"],
+            type=TagType(doc[Tag.TYPE]),
+            created=doc[CREATED],
             etag=etag,
         )
 
@@ -181,6 +177,16 @@ class Region:
 
 @dataclass(frozen=True)
 class Image:
+    KIND: ClassVar[str] = "image"
+    NOT_FOUND: ClassVar[Code] = Code.NOT_FOUND_IMAGE
+    MISSING: ClassVar[str] = "Image '{ref}' was not found."
+    ID: ClassVar[str] = ID
+    CREATED: ClassVar[str] = CREATED
+    # Denormalised arrays, so that tag, box and metadata filters are one array query each.
+    TAG_IDS: ClassVar[str] = "tagIds"
+    REGION_IDS: ClassVar[str] = "regionIds"
+    METADATA_PAIRS: ClassVar[str] = "metadataPairs"
+
     id: str
     project_id: str
     created: str
@@ -196,6 +202,10 @@ class Image:
     etag: str | None = None
 
     @property
+    def partition(self) -> str:
+        return self.project_id
+
+    @property
     def tag_ids(self) -> tuple[str, ...]:
         """Tags on the image: its image tags and the tags of its regions, each once, in order."""
         seen: dict[str, None] = {}
@@ -205,14 +215,18 @@ class Image:
             seen.setdefault(r.tag_id, None)
         return tuple(seen)
 
+    @property
+    def metadata_pairs(self) -> tuple[str, ...]:
+        return tuple(metadata_pair(k, v) for k, v in self.metadata.items())
+
     def with_changes(self, **changes: Any) -> Image:
         return replace(self, **changes)
 
     def to_doc(self) -> dict[str, Any]:
         return {
-            "id": self.id,
+            ID: self.id,
             "projectId": self.project_id,
-            "created": self.created,
+            CREATED: self.created,
             "width": self.width,
             "height": self.height,
             "format": self.format,
@@ -232,20 +246,18 @@ class Image:
                 }
                 for r in self.regions
             ],
-            # Denormalised for queries: every tag on the image, by image tag or by region.
-            "tagIds": list(self.tag_ids),
-            "regionIds": [r.id for r in self.regions],
+            Image.TAG_IDS: list(self.tag_ids),
+            Image.REGION_IDS: [r.id for r in self.regions],
             "metadata": dict(self.metadata),
-            # So that a metadata ``$filter`` is an array query.
-            "metadataPairs": [metadata_pair(k, v) for k, v in self.metadata.items()],
+            Image.METADATA_PAIRS: list(self.metadata_pairs),
         }
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any], etag: str | None = None) -> Image:
         return cls(
-            id=doc["id"],
+            id=doc[ID],
             project_id=doc["projectId"],
-            created=doc["created"],
+            created=doc[CREATED],
             width=doc["width"],
             height=doc["height"],
             format=doc["format"],
@@ -262,33 +274,49 @@ class Image:
         )
 
 
-ITERATION = "iteration"
-TRAINING = "Training"
-COMPLETED = "Completed"
-FAILED = "Failed"
-REGULAR_TRAINING = "Regular"
-ADVANCED_TRAINING = "Advanced"
-TRAINING_TYPES = (REGULAR_TRAINING, ADVANCED_TRAINING)
+@dataclass(frozen=True)
+class TrainingProgress:
+    """How far a training has got: written by the trainer process, read by the API (and the studio).
+
+    ``stage`` is text for a person ("training: fitting"); ``percent`` is 0..100."""
+
+    VERSION: ClassVar[int] = 1
+
+    stage: str
+    percent: int
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"version": self.VERSION, "stage": self.stage, "percent": self.percent}
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any] | None) -> TrainingProgress | None:
+        if doc is None:
+            return None
+        read_version("The training progress", doc, cls.VERSION)
+        return cls(str(doc["stage"]), int(doc["percent"]))
 
 
 @dataclass(frozen=True)
 class Iteration:
-    """One training run of a project and the model it produced.
+    """One training run of a project and the model it produced."""
 
-    ``status`` is exactly ``Training``, then ``Completed`` or ``Failed`` (clients poll with string
-    comparisons). ``progress`` is ``{"stage": str, "percent": int}`` while training.
-    """
+    KIND: ClassVar[str] = "iteration"
+    NOT_FOUND: ClassVar[Code] = Code.NOT_FOUND_ITERATION
+    MISSING: ClassVar[str] = "Iteration '{ref}' was not found."
+    NUMBER: ClassVar[str] = "number"
+    STATUS: ClassVar[str] = "status"
+    PUBLISH_NAME: ClassVar[str] = "publishName"
 
     id: str
     project_id: str
     number: int
     name: str
-    status: str
+    status: IterationStatus
     created: str
     last_modified: str
     domain_id: str
-    classification_type: str
-    training_type: str
+    classification_type: ClassificationType
+    training_type: TrainingType
     reserved_budget_in_hours: int
     fingerprint: str
     selected_tags: tuple[str, ...] = ()
@@ -297,60 +325,64 @@ class Iteration:
     training_error_details: str | None = None
     publish_name: str = ""
     original_publish_resource_id: str = ""
-    progress: dict[str, Any] | None = None
+    progress: TrainingProgress | None = None
     attempts: int = 0
     etag: str | None = None
+
+    @property
+    def partition(self) -> str:
+        return self.project_id
 
     def with_changes(self, **changes: Any) -> Iteration:
         return replace(self, **changes)
 
     def to_doc(self) -> dict[str, Any]:
         return {
-            "id": self.id,
+            ID: self.id,
             "projectId": self.project_id,
-            "number": self.number,
+            Iteration.NUMBER: self.number,
             "name": self.name,
             "nameKey": self.name.casefold(),
-            "status": self.status,
-            "created": self.created,
+            Iteration.STATUS: self.status.value,
+            CREATED: self.created,
             "lastModified": self.last_modified,
             "domainId": self.domain_id,
-            "classificationType": self.classification_type,
-            "trainingType": self.training_type,
+            "classificationType": self.classification_type.value,
+            "trainingType": self.training_type.value,
             "reservedBudgetInHours": self.reserved_budget_in_hours,
             "fingerprint": self.fingerprint,
             "selectedTags": list(self.selected_tags),
             "trainedAt": self.trained_at,
             "trainingSeconds": self.training_seconds,
             "trainingErrorDetails": self.training_error_details,
-            "publishName": self.publish_name,
+            Iteration.PUBLISH_NAME: self.publish_name,
             "originalPublishResourceId": self.original_publish_resource_id,
-            "progress": self.progress,
+            "progress": self.progress.to_doc() if self.progress else None,
             "attempts": self.attempts,
         }
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any], etag: str | None = None) -> Iteration:
         return cls(
-            id=doc["id"],
+            id=doc[ID],
             project_id=doc["projectId"],
-            number=doc["number"],
+            number=doc[Iteration.NUMBER],
             name=doc["name"],
-            status=doc["status"],
-            created=doc["created"],
+            status=IterationStatus(doc[Iteration.STATUS]),
+            created=doc[CREATED],
             last_modified=doc["lastModified"],
             domain_id=doc["domainId"],
-            classification_type=doc["classificationType"],
-            training_type=doc["trainingType"],
+            classification_type=ClassificationType(doc["classificationType"]),
+            training_type=TrainingType(doc["trainingType"]),
             reserved_budget_in_hours=doc.get("reservedBudgetInHours", 0),
             fingerprint=doc.get("fingerprint", ""),
             selected_tags=tuple(doc.get("selectedTags") or ()),
             trained_at=doc.get("trainedAt"),
             training_seconds=doc.get("trainingSeconds", 0.0),
             training_error_details=doc.get("trainingErrorDetails"),
-            publish_name=doc.get("publishName") or "",
+            publish_name=doc.get(Iteration.PUBLISH_NAME) or "",
             original_publish_resource_id=doc.get("originalPublishResourceId") or "",
-            progress=doc.get("progress"),
+            progress=TrainingProgress.from_doc(doc.get("progress")),
             attempts=doc.get("attempts", 0),
             etag=etag,
         )

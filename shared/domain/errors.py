@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from shared.domain.enums import ImageCreateStatus
+
 __all__ = [
     "BadRequest",
     "Code",
@@ -184,6 +186,6 @@ class InvalidImage(BadRequest):
     single-image calls raise it as a 400 with ``code``.
     """
 
-    def __init__(self, message: str, code: Code, create_status: str) -> None:
+    def __init__(self, message: str, code: Code, create_status: ImageCreateStatus) -> None:
         super().__init__(message, code)
         self.create_status = create_status

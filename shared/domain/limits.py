@@ -5,6 +5,8 @@ Sizes are in bytes, dimensions in pixels.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 __all__ = [
     "ACCEPTED_IMAGE_FORMATS",
     "MAX_ASPECT_RATIO",
@@ -28,6 +30,7 @@ __all__ = [
     "MAX_TAKE",
     "MIN_IMAGES_PER_TAG_CLASSIFICATION",
     "MIN_IMAGES_PER_TAG_DETECTION",
+    "RESULT_RETENTION",
     "DEFAULT_TAKE",
     "URL_FETCH_MAX_REDIRECTS",
     "URL_FETCH_TIMEOUT_SECONDS",
@@ -63,6 +66,9 @@ MAX_DESCRIPTION_LENGTH = 1024
 MAX_METADATA_PAIRS = 10
 MAX_METADATA_KEY_LENGTH = 128
 MAX_METADATA_VALUE_LENGTH = 256
+
+# Stored predictions and Smart Labeler suggestions are kept this long.
+RESULT_RETENTION = timedelta(days=30)
 
 URL_FETCH_TIMEOUT_SECONDS = 10.0
 URL_FETCH_MAX_REDIRECTS = 3

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
+from shared.domain.enums import ImageCreateStatus
 from shared.domain.errors import Code, InvalidImage
 from shared.domain.limits import (
     MAX_IMAGE_BYTES_TRAINING,
@@ -493,8 +494,8 @@ def _invalid_image(url: str, hop_url: str | None, failure: _Failure) -> InvalidI
         where += f" (redirected to {_shown_url(hop_url)})"
     message = f"Could not download {where}: {failure.reason}."
     if failure.too_large:
-        return InvalidImage(message, Code.BAD_REQUEST_IMAGE_SIZE_BYTES, "ErrorImageSize")
-    return InvalidImage(message, Code.BAD_REQUEST_IMAGE_URL, "ErrorSource")
+        return InvalidImage(message, Code.BAD_REQUEST_IMAGE_SIZE_BYTES, ImageCreateStatus.ERROR_IMAGE_SIZE)
+    return InvalidImage(message, Code.BAD_REQUEST_IMAGE_URL, ImageCreateStatus.ERROR_SOURCE)
 
 
 def _shown_url(url: str) -> str:

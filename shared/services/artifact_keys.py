@@ -25,8 +25,8 @@ def image_prefix(project_id: str, image_id: str) -> str:
     return f"projects/{project_id}/images/{image_id}/"
 
 
-def image_key(project_id: str, image_id: str, variant: str = "original") -> str:
-    return image_prefix(project_id, image_id) + variant
+def image_key(project_id: str, image_id: str, rendition: str = "original") -> str:
+    return image_prefix(project_id, image_id) + rendition
 
 
 def iteration_prefix(project_id: str, iteration_id: str) -> str:

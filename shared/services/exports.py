@@ -15,57 +15,25 @@ import logging
 import re
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 from shared.domain.catalogue import EXPORT_PLATFORMS, find_domain
-from shared.domain.entities import COMPLETED, TRAINING, utc_now
+from shared.domain.clock import utc_now
+from shared.domain.enums import ExportStatus, IterationStatus
 from shared.domain.errors import BadRequest, Code, Conflict, NotFound
-from shared.services.artifact_keys import export_key, manifest_key, model_key
+from shared.domain.records import ExportRecord
+from shared.services.artifact_keys import export_key
 from shared.services.iterations import IterationService
+from shared.services.model_artifacts import ModelArtifacts
+from shared.stores.documents import Documents
 from shared.stores.ports import BlobStore, MetadataStore
 
-__all__ = ["EXPORT", "ExportRecord", "ExportService", "SUPPORTED_PLATFORMS"]
+__all__ = ["SUPPORTED_PLATFORMS", "ExportService"]
 
 log = logging.getLogger(__name__)
 
-EXPORT = "export"
 SUPPORTED_PLATFORMS = ("ONNX",)
-EXPORTING, DONE, FAILED = "Exporting", "Done", "Failed"
 _SAFE = re.compile(r"[^A-Za-z0-9]+")
-
-
-@dataclass(frozen=True)
-class ExportRecord:
-    id: str
-    project_id: str
-    iteration_id: str
-    platform: str
-    flavor: str | None
-    status: str
-    created: str
-    file_name: str
-    error: str | None = None
-
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "projectId": self.project_id,
-            "iterationId": self.iteration_id,
-            "platform": self.platform,
-            "flavor": self.flavor,
-            "status": self.status,
-            "created": self.created,
-            "fileName": self.file_name,
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> ExportRecord:
-        return cls(
-            doc["id"], doc["projectId"], doc["iterationId"], doc["platform"], doc.get("flavor"), doc["status"],
-            doc["created"], doc["fileName"], doc.get("error"),
-        )  # fmt: skip
 
 
 def _platform(value: str | None) -> str:
@@ -89,22 +57,24 @@ class ExportService:
         meta: MetadataStore,
         blobs: BlobStore,
         iterations: IterationService,
+        artifacts: ModelArtifacts,
         run_later: Callable[[Callable[[], None]], object],
     ) -> None:
-        self._meta = meta
+        self._docs = Documents(meta, ExportRecord, guid_ids=False)
         self._blobs = blobs
         self._iterations = iterations
+        self._artifacts = artifacts
         self._run_later = run_later
 
     def export(self, project_id: str, iteration_id: str, platform: str | None, flavor: str | None) -> ExportRecord:
         iteration = self._iterations.get(project_id, iteration_id)
         chosen = _platform(platform)
-        if iteration.status == TRAINING:
+        if iteration.status == IterationStatus.TRAINING:
             raise BadRequest(
                 f"{iteration.name} is still training; export it once it has finished.",
                 Code.BAD_REQUEST_EXPORT_WHILE_TRAINING,
             )
-        if iteration.status != COMPLETED:
+        if iteration.status != IterationStatus.COMPLETED:
             raise BadRequest(
                 f"{iteration.name} did not train successfully; there is no model to export.",
                 Code.BAD_REQUEST_ITERATION_IS_NOT_TRAINED,
@@ -124,61 +94,64 @@ class ExportService:
             iteration_id=iteration.id,
             platform=chosen,
             flavor=flavor,
-            status=EXPORTING,
+            status=ExportStatus.EXPORTING,
             created=utc_now(),
             file_name=f"{chosen.lower()}-{suffix.lower()}.zip",
         )
         try:
-            self._meta.create(EXPORT, iteration.project_id, record.to_doc())
+            self._docs.create(record)
         except Conflict:
-            existing = ExportRecord.from_doc(self._meta.read(EXPORT, iteration.project_id, record.id).doc)
-            if existing.status == EXPORTING:
+            existing = self._docs.get(iteration.project_id, record.id)
+            if existing.status == ExportStatus.EXPORTING:
                 raise BadRequest(
                     f"{iteration.id} is already queued for export.", Code.BAD_REQUEST_EXPORT_ALREADY_IN_PROGRESS
                 ) from None
-            if existing.status == DONE:
+            if existing.status == ExportStatus.DONE:
                 return existing
-            self._meta.replace(EXPORT, iteration.project_id, record.to_doc())  # retry a failed export
+            self._docs.put(record)  # retry a failed export
         self._run_later(lambda: self.package(record))
         return record
 
     def list(self, project_id: str, iteration_id: str) -> list[ExportRecord]:
         iteration = self._iterations.get(project_id, iteration_id)
-        page = self._meta.query(EXPORT, iteration.project_id, order_by="created", limit=100)
-        return [r for r in (ExportRecord.from_doc(s.doc) for s in page.items) if r.iteration_id == iteration.id]
+        return [r for r in self._docs.iterate(iteration.project_id) if r.iteration_id == iteration.id]
 
     def package(self, record: ExportRecord) -> None:
         """Build the zip and mark the export Done (or Failed, with the reason)."""
         try:
-            manifest = json.loads(self._blobs.get(manifest_key(record.project_id, record.iteration_id)))
-            model = self._blobs.get(model_key(record.project_id, record.iteration_id))
-            _, snapshot = self._iterations.snapshot(record.project_id, record.iteration_id)
-            names = {t.id: t.name for t in snapshot.tags}
-            labels = [names.get(tag_id, tag_id) for tag_id in manifest["tag_ids"]]
-            buffer = io.BytesIO()
-            with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr("model.onnx", model)
-                archive.writestr("labels.txt", "\n".join(labels) + "\n")
-                archive.writestr(
-                    "cvexport.manifest",
-                    json.dumps(
-                        {
-                            "platform": record.platform,
-                            "flavor": record.flavor,
-                            "task": manifest["task"],
-                            "labels": labels,
-                            "iterationId": record.iteration_id,
-                        },
-                        indent=2,
-                    ),
-                )
-            self._blobs.put(export_key(record.project_id, record.iteration_id, record.file_name), buffer.getvalue())
-            done = replace(record, status=DONE)
+            data = self._zip(record)
+            self._blobs.put(export_key(record.project_id, record.iteration_id, record.file_name), data)
+            done = replace(record, status=ExportStatus.DONE)
         except Exception as exc:  # the export fails, the service does not
             log.exception("export %s failed", record.id)
-            done = replace(record, status=FAILED, error=f"{type(exc).__name__}: {exc}")
+            done = replace(record, status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         with contextlib.suppress(NotFound):  # the project was deleted meanwhile
-            self._meta.replace(EXPORT, record.project_id, done.to_doc())
+            self._docs.update(record.project_id, record.id, lambda _: done)
+
+    def _zip(self, record: ExportRecord) -> bytes:
+        manifest = self._artifacts.manifest(record.project_id, record.iteration_id)
+        model = self._artifacts.model(record.project_id, record.iteration_id)
+        _, snapshot = self._iterations.snapshot(record.project_id, record.iteration_id)
+        names = {t.id: t.name for t in snapshot.tags}
+        labels = [names.get(tag_id, tag_id) for tag_id in manifest.tag_ids]
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("model.onnx", model)
+            archive.writestr("labels.txt", "\n".join(labels) + "\n")
+            archive.writestr(
+                "cvexport.manifest",
+                json.dumps(
+                    {
+                        "platform": record.platform,
+                        "flavor": record.flavor,
+                        "task": manifest.task.value,
+                        "labels": labels,
+                        "iterationId": record.iteration_id,
+                    },
+                    indent=2,
+                ),
+            )
+        return buffer.getvalue()
 
     def read(self, project_id: str, iteration_id: str, file_name: str) -> bytes:
         return self._blobs.get(export_key(project_id, iteration_id, file_name))

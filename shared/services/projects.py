@@ -6,17 +6,19 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from shared.domain.catalogue import DEFAULT_DOMAIN_ID, EXPORT_PLATFORMS, Domain, find_domain
-from shared.domain.entities import CLASSIFICATION_TYPES, MULTICLASS, PROJECT, Project, new_id, utc_now
-from shared.domain.errors import BadRequest, Code, Conflict, NotFound
-from shared.domain.validation import check_description, check_name, is_guid
+from shared.domain.clock import utc_now
+from shared.domain.entities import Project, new_id
+from shared.domain.enums import ClassificationType, parse_member
+from shared.domain.errors import BadRequest, Code
+from shared.domain.validation import check_description, check_name
 from shared.services.artifact_keys import project_prefix
-from shared.services.names import NameClaims
+from shared.stores.claims import NameClaims, RenameGuard
+from shared.stores.documents import Documents
 from shared.stores.ports import BlobStore, MetadataStore
 
 __all__ = ["ProjectChanges", "ProjectService"]
 
-_NAMES_SCOPE = "project-names"
-_ETAG_RETRIES = 5
+_NAMES_SCOPE = "project-names"  # project names are unique across the whole service
 
 
 @dataclass(frozen=True)
@@ -38,16 +40,14 @@ def _domain(domain_id: str | None) -> Domain:
     return domain
 
 
-def _classification(value: str | None) -> str:
-    if value is None or value == "":
-        return MULTICLASS
-    for known in CLASSIFICATION_TYPES:
-        if value.lower() == known.lower():
-            return known
-    raise BadRequest(
-        f"classificationType must be Multiclass or Multilabel, not '{value}'.",
-        Code.BAD_REQUEST_PROJECT_UNKNOWN_CLASSIFICATION,
-    )
+def _classification(value: str | None) -> ClassificationType:
+    found = parse_member(ClassificationType, value, ClassificationType.MULTICLASS)
+    if found is None:
+        raise BadRequest(
+            f"classificationType must be Multiclass or Multilabel, not '{value}'.",
+            Code.BAD_REQUEST_PROJECT_UNKNOWN_CLASSIFICATION,
+        )
+    return found
 
 
 def _platforms(values: Sequence[str] | None, domain: Domain) -> tuple[str, ...]:
@@ -73,34 +73,22 @@ class ProjectService:
     def __init__(self, meta: MetadataStore, blobs: BlobStore) -> None:
         self._meta = meta
         self._blobs = blobs
+        self._docs = Documents(meta, Project)
         self._names = NameClaims(meta, "projectname", Code.BAD_REQUEST_PROJECT_NAME_NOT_UNIQUE, "project")
+        self._rename = RenameGuard[Project](self._names, _NAMES_SCOPE, lambda p: p.name, lambda p: p.id, self._exists)
 
     def _exists(self, project_id: str) -> bool:
-        try:
-            self.get(project_id)
-        except NotFound:
-            return False
-        return True
+        return self._docs.exists(project_id, project_id)
 
     def get(self, project_id: str) -> Project:
-        key = project_id.lower()
-        if not is_guid(key):
-            raise NotFound(f"Project '{project_id}' was not found.", Code.NOT_FOUND_PROJECT)
-        try:
-            stored = self._meta.read(PROJECT, key, key)
-        except NotFound:
-            raise NotFound(f"Project '{project_id}' was not found.", Code.NOT_FOUND_PROJECT) from None
-        return Project.from_doc(stored.doc, stored.etag)
+        return self._docs.get(project_id.lower(), project_id)
+
+    def find(self, project_id: str) -> Project | None:
+        return self._docs.find(project_id.lower(), project_id)
 
     def list(self) -> Iterator[Project]:
         """Every project, newest first."""
-        token = None
-        while True:
-            page = self._meta.query(PROJECT, None, order_by="created", descending=True, limit=200, continuation=token)
-            yield from (Project.from_doc(s.doc, s.etag) for s in page.items)
-            token = page.continuation
-            if token is None:
-                return
+        return self._docs.iterate(None, order_by=Project.CREATED, descending=True, page_size=200)
 
     def create(
         self,
@@ -128,26 +116,13 @@ class ProjectService:
             notification_queue_uri=notification_queue_uri,
         )
         self._names.claim(_NAMES_SCOPE, clean_name, project.id, self._exists)
-        etag = self._meta.create(PROJECT, project.id, project.to_doc())
-        return replace(project, etag=etag)
+        return self._docs.create(project)
 
     def update(self, project_id: str, changes: ProjectChanges) -> Project:
-        for _ in range(_ETAG_RETRIES):
-            current = self.get(project_id)
-            updated = self._apply(current, changes)
-            renamed = updated.name.casefold() != current.name.casefold()
-            if renamed:
-                self._names.claim(_NAMES_SCOPE, updated.name, current.id, self._exists)
-            try:
-                etag = self._meta.replace(PROJECT, current.id, updated.to_doc(), if_match=current.etag)
-            except Conflict:
-                if renamed:
-                    self._names.release(_NAMES_SCOPE, updated.name, current.id)
-                continue
-            if renamed:
-                self._names.release(_NAMES_SCOPE, current.name, current.id)
-            return replace(updated, etag=etag)
-        raise Conflict("The project is being changed by other requests; try again.")
+        project = self.get(project_id)
+        return self._docs.update(
+            project.id, project.id, lambda current: self._apply(current, changes), guard=self._rename
+        )
 
     def _apply(self, current: Project, changes: ProjectChanges) -> Project:
         old_domain = _domain(current.domain_id)
@@ -185,7 +160,7 @@ class ProjectService:
     def delete(self, project_id: str) -> None:
         project = self.get(project_id)
         # Metadata first, so that nothing ever points at bytes already removed.
-        self._meta.delete(PROJECT, project.id, project.id)
+        self._docs.delete(project.id, project.id)
         self._meta.delete_partition(project.id)
         self._blobs.delete_prefix(project_prefix(project.id))
         self._names.release(_NAMES_SCOPE, project.name, project.id)

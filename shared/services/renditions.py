@@ -8,26 +8,27 @@ from __future__ import annotations
 
 from shared.domain.errors import Code, NotFound
 from shared.stores.ports import BlobStore
-from shared.vision.images import content_type, render_variant
+from shared.vision.images import content_type, render_rendition
 
-__all__ = ["VARIANTS", "read_rendition"]
+__all__ = ["ORIGINAL", "RENDITIONS", "read_rendition"]
 
-# Longest side of each rendition, in pixels; "original" is the uploaded bytes.
-VARIANTS = {"original": 0, "resized": 1024, "thumbnail": 256}
+ORIGINAL = "original"
+# Longest side of each rendition, in pixels; the original is the uploaded bytes.
+RENDITIONS = {ORIGINAL: 0, "resized": 1024, "thumbnail": 256}
 
 
-def read_rendition(blobs: BlobStore, folder: str, variant: str) -> tuple[bytes, str]:
+def read_rendition(blobs: BlobStore, folder: str, rendition: str) -> tuple[bytes, str]:
     """``(bytes, content type)`` of one rendition of the image stored under ``folder``."""
-    if variant not in VARIANTS:
-        raise NotFound(f"Unknown image variant '{variant}'.", Code.NOT_FOUND)
-    if variant != "original":
+    if rendition not in RENDITIONS:
+        raise NotFound(f"Unknown image rendition '{rendition}'.", Code.NOT_FOUND)
+    if rendition != ORIGINAL:
         try:
-            return blobs.get(folder + variant), "image/jpeg"
+            return blobs.get(folder + rendition), "image/jpeg"
         except NotFound:
             pass
-    original = blobs.get(folder + "original")
-    if variant == "original":
+    original = blobs.get(folder + ORIGINAL)
+    if rendition == ORIGINAL:
         return original, content_type(original)
-    data = render_variant(original, max_side=VARIANTS[variant])
-    blobs.put(folder + variant, data, "image/jpeg")
+    data = render_rendition(original, max_side=RENDITIONS[rendition])
+    blobs.put(folder + rendition, data, "image/jpeg")
     return data, "image/jpeg"

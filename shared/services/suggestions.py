@@ -11,28 +11,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from dataclasses import dataclass
 
-from shared.domain.catalogue import OBJECT_DETECTION, find_domain
-from shared.domain.entities import COMPLETED, Image, utc_ago, utc_now
-from shared.domain.errors import BadRequest, Code, Conflict, NotFound
-from shared.domain.limits import MAX_BATCH_IMAGES, MAX_IMAGE_BYTES_TRAINING, MAX_TAKE
+from shared.domain.catalogue import domain_task
+from shared.domain.clock import utc_ago, utc_now
+from shared.domain.entities import Image
+from shared.domain.enums import ClassificationType, IterationStatus, Task
+from shared.domain.errors import BadRequest, Code
+from shared.domain.limits import MAX_BATCH_IMAGES, MAX_IMAGE_BYTES_TRAINING, MAX_TAKE, RESULT_RETENTION
+from shared.domain.records import Box, ScoredTag, SuggestionRecord
 from shared.domain.validation import parse_guids
-from shared.services.image_records import read_image
 from shared.services.iterations import IterationService
-from shared.services.predictions import PredictedTag, PredictionService, predicted_tag
+from shared.services.prediction_results import PredictedTag, named
+from shared.services.predictions import PredictionService
 from shared.services.projects import ProjectService
 from shared.services.tags import TagService
+from shared.stores.documents import Documents
 from shared.stores.ports import BlobStore, Eq, MetadataStore, Range
 from shared.vision.images import load_rgb
 from shared.vision.proposals import propose_regions
 
-__all__ = ["SUGGESTION", "Proposal", "Suggestion", "SuggestionQuery", "SuggestionService"]
+__all__ = ["Proposal", "Suggestion", "SuggestionQuery", "SuggestionService", "uncertainty"]
 
-SUGGESTION = "suggestion"
-RETENTION = timedelta(days=30)
 _PROPOSAL_FLOOR = 0.05  # detector boxes below this confidence are not proposed
 _MAX_PROPOSALS = 20
 
@@ -59,15 +59,7 @@ class SuggestionQuery:
 @dataclass(frozen=True)
 class Proposal:
     confidence: float
-    box: tuple[float, float, float, float]  # left, top, width, height (normalised)
-
-
-@dataclass(frozen=True)
-class _Stored:
-    image_id: str
-    created: str
-    predictions: list[dict[str, Any]] = field(default_factory=list)
-    uncertainty: float = 0.0
+    box: Box
 
 
 def uncertainty(probabilities: Sequence[float], *, distribution: bool) -> float:
@@ -92,7 +84,8 @@ class SuggestionService:
         iterations: IterationService,
         predictions: PredictionService,
     ) -> None:
-        self._meta = meta
+        self._docs = Documents(meta, SuggestionRecord, guid_ids=False)
+        self._images = Documents(meta, Image)
         self._blobs = blobs
         self._projects = projects
         self._tags = tags
@@ -108,9 +101,9 @@ class SuggestionService:
         ids = parse_guids(image_ids, "image", limit=MAX_BATCH_IMAGES)
         if not ids:
             raise BadRequest("Give the imageIds to suggest tags for.", Code.BAD_REQUEST_REQUIRED_PARAM_IS_NULL)
-        images = [read_image(self._meta, iteration.project_id, i) for i in ids]  # 404 before any work
-        multiclass = iteration.classification_type == "Multiclass"
-        detection = self._is_detection(iteration.domain_id)
+        images = [self._images.get(iteration.project_id, i) for i in ids]  # 404 before any work
+        multiclass = iteration.classification_type == ClassificationType.MULTICLASS
+        detection = domain_task(iteration.domain_id) is Task.DETECTION
         found: list[Suggestion] = []
         for image in images:
             data = self._blobs.get(image.blob_key)
@@ -121,32 +114,18 @@ class SuggestionService:
                 distribution=multiclass and not detection,
             )
             suggestion = Suggestion(image, iteration.id, utc_now(), predictions, score)
-            self._keep(suggestion)
+            self._docs.put(  # already suggested by this iteration: the newer result wins
+                SuggestionRecord(
+                    project_id=image.project_id,
+                    iteration_id=iteration.id,
+                    image_id=image.id,
+                    created=suggestion.created,
+                    uncertainty=score,
+                    predictions=tuple(ScoredTag(p.tag_id, p.probability, p.box) for p in predictions),
+                )
+            )
             found.append(suggestion)
         return found
-
-    @staticmethod
-    def _is_detection(domain_id: str) -> bool:
-        domain = find_domain(domain_id)
-        return domain is not None and domain.type == OBJECT_DETECTION
-
-    def _keep(self, suggestion: Suggestion) -> None:
-        doc = {
-            "id": f"{suggestion.iteration_id}.{suggestion.image.id}",
-            "projectId": suggestion.image.project_id,
-            "iterationId": suggestion.iteration_id,
-            "imageId": suggestion.image.id,
-            "created": suggestion.created,
-            "uncertainty": suggestion.uncertainty,
-            "predictions": [
-                {"tagId": p.tag_id, "probability": p.probability, "box": list(p.box) if p.box else None}
-                for p in suggestion.predictions
-            ],
-        }
-        try:
-            self._meta.create(SUGGESTION, suggestion.image.project_id, doc)
-        except Conflict:  # already suggested by this iteration: the newer result wins
-            self._meta.replace(SUGGESTION, suggestion.image.project_id, doc)
 
     def _matching(
         self, project_id: str, iteration_id: str, tag_ids: Sequence[str], threshold: float
@@ -155,24 +134,23 @@ class SuggestionService:
             raise BadRequest("threshold must be between 0 and 1.", Code.BAD_REQUEST_INVALID)
         iteration = self._iterations.completed(project_id, iteration_id)
         wanted = set(parse_guids(tag_ids, "tag", limit=MAX_TAKE))
-        oldest = utc_ago(RETENTION)
-        page = self._meta.query(
-            SUGGESTION, iteration.project_id, [Eq("iterationId", iteration.id), Range("created", oldest)], limit=10_000
+        records = self._docs.iterate(
+            iteration.project_id,
+            [
+                Eq(SuggestionRecord.ITERATION_ID, iteration.id),
+                Range(SuggestionRecord.CREATED, utc_ago(RESULT_RETENTION)),
+            ],
         )
         tags = self._tags.by_id(iteration.project_id)
         found: list[Suggestion] = []
-        for stored in page.items:
-            doc = stored.doc
-            try:
-                image = read_image(self._meta, iteration.project_id, doc["imageId"])
-            except NotFound:
+        for record in records:
+            image = self._images.find(iteration.project_id, record.image_id)
+            if image is None or image.tag_ids:  # deleted, or labelled since: no longer a suggestion
                 continue
-            if image.tag_ids:  # labelled since: no longer a suggestion
-                continue
-            predictions = [predicted_tag(tags, p["tagId"], p["probability"], p["box"]) for p in doc["predictions"]]
+            predictions = named(record.predictions, tags)
             if wanted and not any(p.tag_id in wanted and p.probability >= threshold for p in predictions):
                 continue
-            found.append(Suggestion(image, iteration.id, doc["created"], predictions, doc["uncertainty"]))
+            found.append(Suggestion(image, iteration.id, record.created, predictions, record.uncertainty))
         return found
 
     def query(
@@ -207,11 +185,11 @@ class SuggestionService:
 
     def region_proposals(self, project_id: str, image_id: str) -> list[Proposal]:
         project = self._projects.get(project_id)
-        image = read_image(self._meta, project.id, image_id)
+        image = self._images.get(project.id, image_id)
         data = self._blobs.get(image.blob_key)
         detector = next(
             (i for i in self._iterations.newest_first(project.id)
-             if i.status == COMPLETED and self._is_detection(i.domain_id)),
+             if i.status == IterationStatus.COMPLETED and domain_task(i.domain_id) is Task.DETECTION),
             None,
         )  # fmt: skip
         if detector is not None:

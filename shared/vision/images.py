@@ -32,6 +32,7 @@ from PIL import (
     PngImagePlugin,
 )
 
+from shared.domain.enums import ImageCreateStatus
 from shared.domain.errors import Code, InvalidImage
 from shared.domain.limits import (
     ACCEPTED_IMAGE_FORMATS,
@@ -41,13 +42,13 @@ from shared.domain.limits import (
     MAX_IMAGE_SIDE,
 )
 
-__all__ = ["ImageInfo", "content_type", "decode_for_model", "inspect_image", "load_rgb", "render_variant"]
+__all__ = ["ImageInfo", "content_type", "decode_for_model", "inspect_image", "load_rgb", "render_rendition"]
 
 _MIB = 1024 * 1024
 
-_STATUS_FORMAT = "ErrorImageFormat"
-_STATUS_SIZE = "ErrorImageSize"
-_STATUS_DIMENSIONS = "ErrorImageDimensions"
+_STATUS_FORMAT = ImageCreateStatus.ERROR_IMAGE_FORMAT
+_STATUS_SIZE = ImageCreateStatus.ERROR_IMAGE_SIZE
+_STATUS_DIMENSIONS = ImageCreateStatus.ERROR_IMAGE_DIMENSIONS
 
 # Magic bytes -> format. Only these four are accepted (ACCEPTED_IMAGE_FORMATS).
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -162,7 +163,7 @@ def inspect_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES_TRAINING) -> 
     return ImageInfo(format=fmt, width=width, height=height, content_type=_CONTENT_TYPES[fmt])
 
 
-def render_variant(data: bytes, *, max_side: int, quality: int = 85) -> bytes:
+def render_rendition(data: bytes, *, max_side: int, quality: int = 85) -> bytes:
     """JPEG bytes of the image as a browser shows it, longer side at most ``max_side`` pixels.
 
     Serves the "resized" (1024) and "thumbnail" (256) URIs. Never upscales; transparency is

@@ -13,14 +13,13 @@ from several threads at once.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
+from shared.stores.cache import LruCache
 from shared.vision.preprocess import preprocess
 from shared.vision.tiling import render_window, windows
 
@@ -111,31 +110,12 @@ class OnnxModel:
 
 
 class ModelCache:
-    """Loaded models by key (an iteration id), least recently used dropped beyond ``size``."""
+    """Loaded models by key (an iteration id), least recently used dropped beyond ``size``; one
+    load per key however many requests arrive at once."""
 
     def __init__(self, size: int = 8, threads: int | None = None) -> None:
-        self._size = size
         self._threads = threads
-        self._models: OrderedDict[str, OnnxModel] = OrderedDict()
-        self._lock = threading.Lock()
-        self._loading: dict[str, threading.Lock] = {}
+        self._models: LruCache[str, OnnxModel] = LruCache(size)
 
     def get(self, key: str, load: Callable[[], bytes]) -> OnnxModel:
-        with self._lock:
-            model = self._models.get(key)
-            if model is not None:
-                self._models.move_to_end(key)
-                return model
-            gate = self._loading.setdefault(key, threading.Lock())
-        with gate:  # one load per key, however many requests arrive at once
-            with self._lock:
-                model = self._models.get(key)
-            if model is None:
-                model = OnnxModel(load(), threads=self._threads)
-                with self._lock:
-                    self._models[key] = model
-                    while len(self._models) > self._size:
-                        self._models.popitem(last=False)
-        with self._lock:
-            self._loading.pop(key, None)
-        return model
+        return self._models.get(key, lambda: OnnxModel(load(), threads=self._threads))

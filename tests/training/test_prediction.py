@@ -50,7 +50,7 @@ def test_classification_returns_every_tag_sorted(
     predictor: CustomVisionPredictionClient, trained: Trained, hemlock_images: list[Path]
 ) -> None:
     result = predictor.classify_image(trained.project_id, trained.publish_name, hemlock_images[0].read_bytes())
-    assert [p.tag_name for p in result.predictions][0] == "Hemlock"
+    assert [p.tag_name for p in result.predictions][0] == "Hemlock"  # one photo; accuracy: see below
     assert {p.tag_name for p in result.predictions} == {"Hemlock", "Japanese Cherry"}
     probabilities = [p.probability for p in result.predictions]
     assert probabilities == sorted(probabilities, reverse=True) and abs(sum(probabilities) - 1) < 1e-4
@@ -70,9 +70,29 @@ def test_the_four_classify_calls(
         predictor.classify_image_url_with_no_store(trained.project_id, trained.publish_name, url=url),
     ]
     for result in calls:
-        assert result.predictions[0].tag_name == "Japanese Cherry"
+        assert result.predictions[0].tag_name == "Japanese Cherry"  # one photo; accuracy: see below
     same = {round(r.predictions[0].probability, 5) for r in calls}
     assert len(same) == 1  # bytes or URL, stored or not: the same answer
+
+
+def test_the_published_classifier_names_every_quickstart_photo(
+    predictor: CustomVisionPredictionClient, trained: Trained, hemlock_images: list[Path], cherry_images: list[Path]
+) -> None:
+    """The served model and its tag names end to end, on all 21 quickstart photos: the 20 it was
+    trained on and the quickstart's test image (a hemlock). What it does on images it never saw is
+    measured on held-out predictions (``test_training``: 18 of 20 or more, AP 0.95 or more)."""
+    test_image = SAMPLES / "ImageClassification" / "Images" / "Test" / "test_image.jpg"
+    photos = [(p, "Hemlock") for p in [*hemlock_images, test_image]] + [(p, "Japanese Cherry") for p in cherry_images]
+    named = [
+        predictor.classify_image_with_no_store(trained.project_id, trained.publish_name, path.read_bytes())
+        .predictions[0]
+        .tag_name
+        for path, _ in photos
+    ]
+    right = sum(tag == truth for tag, (_, truth) in zip(named, photos, strict=True))
+    # Guessing one of two tags names 20 or more of 21 right with probability 22 / 2**21 = 1.0e-5.
+    # The model names all 21 (the test image at 0.88, the others at 0.99).
+    assert right >= 20, f"the published classifier names only {right} of {len(photos)} photos right"
 
 
 def test_detection_finds_the_objects_in_held_out_images(
@@ -81,27 +101,45 @@ def test_detection_finds_the_objects_in_held_out_images(
     detection_images_dir: Path,
     detection_regions: dict[str, dict[str, float | str]],
 ) -> None:
-    right_tag = 0
-    for name in ("fork", "scissors"):
-        for path in held_out_detection_images(detection_images_dir, name):
-            result = predictor.detect_image(detector.project_id, detector.publish_name, path.read_bytes())
-            assert 0 < len(result.predictions) <= 200
-            scores = [p.probability for p in result.predictions]
-            assert scores == sorted(scores, reverse=True)
-            for p in result.predictions:
-                box = p.bounding_box
-                assert box.left >= 0 and box.top >= 0
-                assert box.left + box.width <= 1.0001 and box.top + box.height <= 1.0001
-            truth = regions_of(detection_regions, name, path)
-            best = result.predictions[0]
-            box = best.bounding_box
-            found = GroundTruthBox(best.tag_id, box.left, box.top, box.width, box.height)
-            # The best box is on the object; whether fork and scissors are told apart is measured
-            # by the benchmark (mAP50), not pinned here.
-            truth_box = GroundTruthBox(name, *(float(truth[k]) for k in ("left", "top", "width", "height")))
-            assert box_iou(found, truth_box) >= 0.3, path.name
-            right_tag += best.tag_name == name
-    assert right_tag >= 5, f"the best box names the right object in only {right_tag} of 10 held-out images"
+    """The best box of each held-out image, against chance: a detector blind to the image.
+
+    The objects are large and central, so the average training box alone overlaps every held-out
+    object with IoU >= 0.3; at IoU 0.5 no box placed blind (a grid search in steps of 0.02) covers
+    more than 8 of the 10. Guessing fork or scissors names all 11 images right (the 10 held out and
+    the quickstart's test image, a fork) with probability 2**-11 = 4.9e-4. The model: IoU 0.55-0.92,
+    the right object in all 11 at 0.57+ (the runner-up of the other tag at 0.28 or less).
+    """
+    right_tag, on_object = 0, 0
+    held_out = [
+        (name, path) for name in ("fork", "scissors") for path in held_out_detection_images(detection_images_dir, name)
+    ]
+    for name, path in held_out:
+        result = predictor.detect_image(detector.project_id, detector.publish_name, path.read_bytes())
+        assert 0 < len(result.predictions) <= 200
+        scores = [p.probability for p in result.predictions]
+        assert scores == sorted(scores, reverse=True)
+        for p in result.predictions:
+            box = p.bounding_box
+            assert box.left >= 0 and box.top >= 0
+            assert box.left + box.width <= 1.0001 and box.top + box.height <= 1.0001
+        truth = regions_of(detection_regions, name, path)
+        best = result.predictions[0]
+        box = best.bounding_box
+        found = GroundTruthBox(best.tag_id, box.left, box.top, box.width, box.height)
+        truth_box = GroundTruthBox(name, *(float(truth[k]) for k in ("left", "top", "width", "height")))
+        iou = box_iou(found, truth_box)
+        assert iou >= 0.3, (path.name, iou)  # the best box is on the object (a blind box also is, see above)
+        on_object += iou >= 0.5
+        right_tag += best.tag_name == name
+    test_image = SAMPLES / "ObjectDetection" / "Images" / "test" / "test_image.jpg"
+    quickstart = predictor.detect_image_with_no_store(
+        detector.project_id, detector.publish_name, test_image.read_bytes()
+    )
+    right_tag += quickstart.predictions[0].tag_name == "fork"
+    # No blind box reaches IoU 0.5 on more than 8 of the 10 held-out images; the model on all 10.
+    assert on_object >= 9, f"the best box overlaps the object with IoU >= 0.5 in only {on_object} of 10 images"
+    # Chance: 2**-11 = 4.9e-4 (one wrong would be 12 / 2**11 = 5.9e-3).
+    assert right_tag == 11, f"the best box names the right object in only {right_tag} of 11 images"
 
 
 def test_the_four_detect_calls_and_the_quickstart_test_image(

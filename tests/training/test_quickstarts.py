@@ -70,7 +70,9 @@ def test_the_classification_quickstart(trained_server: RunningServer) -> None:
         results = predictor.classify_image(project.id, publish_iteration_name, image_contents.read())
     lines = [f"\t{p.tag_name}: {p.probability * 100:.2f}%" for p in results.predictions]
     assert len(lines) == 2
-    assert results.predictions[0].tag_name == "Hemlock"  # the test image is a hemlock branch
+    # The test image is a hemlock branch. One image (chance 1/2): the quickstart's own output, not an
+    # accuracy bar (those: test_training's held-out predictions, test_prediction's 21 photos).
+    assert results.predictions[0].tag_name == "Hemlock"
     trainer.close()
     predictor.close()
 
@@ -108,7 +110,8 @@ def test_the_detection_quickstart(
     for prediction in results.predictions:
         box = prediction.bounding_box
         assert 0 <= box.left <= 1 and 0 <= box.top <= 1 and box.width > 0 and box.height > 0
-    # Done when the test image (a fork) yields a fork or scissors box above 50%.
+    # Done when the test image (a fork) yields a fork or scissors box above 50%: the quickstart's own
+    # check, not an accuracy bar (that: test_prediction's held-out detection test).
     assert any(p.tag_name in ("fork", "scissors") and p.probability > 0.5 for p in results.predictions)
     trainer.close()
     predictor.close()

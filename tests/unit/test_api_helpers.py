@@ -7,9 +7,8 @@ import pytest
 from shared.api.params import check_paging, metadata_filter, order_newest_first, split_list, tagging_status
 from shared.api.paths import PREDICTION_PREFIX, TRAINING_PREFIX, canonical_path
 from shared.api.uris import UriSigner
-from shared.domain.entities import metadata_pair
 from shared.domain.errors import BadRequest
-from shared.stores.ports import ArrayContainsAny
+from shared.services.image_query import MetadataFilter
 
 
 @pytest.mark.parametrize("version", ["v3.0", "v3.1", "v3.2", "v3.3", "v3.4-preview", "V3.3"])
@@ -39,12 +38,9 @@ def test_lists_are_comma_joined() -> None:
 
 
 def test_metadata_filter_understands_and_or_and_quotes() -> None:
-    conditions = metadata_filter("(color eq 'red' or color eq 'it''s') and shelf eq '3'")
-    assert conditions == [
-        ArrayContainsAny("metadataPairs", (metadata_pair("color", "red"), metadata_pair("color", "it's"))),
-        ArrayContainsAny("metadataPairs", (metadata_pair("shelf", "3"),)),
-    ]
-    assert metadata_filter("  ") == []
+    parsed = metadata_filter("(color eq 'red' or color eq 'it''s') and shelf eq '3'")
+    assert parsed == MetadataFilter(((("color", "red"), ("color", "it's")), (("shelf", "3"),)))
+    assert metadata_filter("  ") == MetadataFilter()
 
 
 @pytest.mark.parametrize("bad", ["color ne 'red'", "color eq red", "startswith(color, 'r')"])

@@ -43,6 +43,31 @@ def test_services_never_import_the_api_or_the_triggers() -> None:
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
 
 
+def test_contracts_rest_on_the_domain_alone() -> None:
+    """The documents between processes depend on the domain (and the evaluator's box types) only,
+    so that every process, the training job included, reads them the same way."""
+    allowed = ("shared.domain", "shared.contracts", "shared.vision.evaluation")
+    for path in _files("shared/contracts"):
+        bad = {m for m in _imports(path) if m.startswith("shared.") and not m.startswith(allowed)}
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_stores_know_nothing_above_them() -> None:
+    for path in _files("shared/stores"):
+        bad = {m for m in _imports(path) if m.startswith(("shared.services", "shared.api", "shared.jobs"))}
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+def test_services_speak_to_the_document_layer_not_to_adapters_or_the_job_runner() -> None:
+    for path in _files("shared/services"):
+        bad = {
+            m
+            for m in _imports(path)
+            if m.startswith(("shared.stores.embedded", "shared.stores.memory", "shared.jobs", "shared.training"))
+        }
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
 def test_the_prediction_role_runs_without_torch() -> None:
     """With torch made unimportable, the app (prediction role) still builds and predicts."""
     script = """

@@ -14,9 +14,9 @@ from PIL import Image
 
 from shared.vision.preprocess import preprocess
 from shared.vision.tiling import windows
-from shared.vision.training import detector as detector_module
 from shared.vision.training.dataset import Box, TrainImage
-from shared.vision.training.detection_ops import (
+from shared.vision.training.detection import detector as detector_module
+from shared.vision.training.detection.box_ops import (
     aligned_giou,
     aligned_iou,
     box_area,
@@ -24,7 +24,8 @@ from shared.vision.training.detection_ops import (
     generalized_box_iou,
     nms_keep,
 )
-from shared.vision.training.detector import Detector, DetectorConfig
+from shared.vision.training.detection.detector import Detector, DetectorConfig
+from shared.vision.training.detection.inference import EXPORT_MAX_DETECTIONS
 
 SIZE = 128  # input size for the tests (the recipes use 320 / 448)
 COLOURS = ((230, 40, 40), (40, 80, 230))  # class 0 red, class 1 blue
@@ -336,7 +337,7 @@ def test_onnx_export_matches_predict(
         boxes, classes, scores = session.run(None, {"data": preprocess(img, SIZE)[None]})
         assert boxes.shape[0] == 1 and boxes.shape[2] == 4 and classes.dtype == np.int64
         assert scores.dtype == np.float32 and classes.shape == scores.shape == boxes.shape[:2]
-        (expected,) = det.predict([img], max_detections=detector_module.EXPORT_MAX_DETECTIONS)
+        (expected,) = det.predict([img], max_detections=EXPORT_MAX_DETECTIONS)
         assert boxes.shape[1] == expected.shape[0]
         np.testing.assert_allclose(scores[0], expected[:, 1], atol=1e-4)
         np.testing.assert_array_equal(classes[0], expected[:, 0].astype(np.int64))

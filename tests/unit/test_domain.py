@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from shared.domain.catalogue import DEFAULT_DOMAIN_ID, DOMAINS, OBJECT_DETECTION, find_domain
+from shared.domain.catalogue import DEFAULT_DOMAIN_ID, DOMAINS, find_domain
+from shared.domain.enums import DomainType
 from shared.domain.errors import BadRequest, Code, http_status
 from shared.domain.validation import check_metadata, check_name, check_region, parse_guids
 
@@ -23,7 +24,7 @@ def test_catalogue_has_the_real_ids_and_only_compact_domains_export() -> None:
     assert len(DOMAINS) == 17 and len({d.id for d in DOMAINS}) == 17
     assert DEFAULT_DOMAIN_ID == "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31"
     detector = find_domain("DA2E3A8A-40A5-4171-82F4-58522F70FBC1")
-    assert detector is not None and detector.type == OBJECT_DETECTION
+    assert detector is not None and detector.type == DomainType.OBJECT_DETECTION
     assert all(d.exportable == ("compact" in d.name) for d in DOMAINS)
     assert find_domain("00000000-0000-0000-0000-000000000000") is None
 

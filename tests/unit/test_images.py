@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from shared.domain.errors import Code, InvalidImage
-from shared.vision.images import ImageInfo, inspect_image, load_rgb, render_variant
+from shared.vision.images import ImageInfo, inspect_image, load_rgb, render_rendition
 
 HEMLOCK = Path(__file__).parents[1] / "fixtures" / "custom-vision-samples" / "ImageClassification" / "Images"
 HEMLOCK_PHOTOS = sorted((HEMLOCK / "Hemlock").glob("*.jpg"))
@@ -223,8 +223,8 @@ def test_exif_orientation_swaps_reported_sides() -> None:
     assert (info.width, info.height) == (20, 40)
 
 
-def test_render_variant_applies_orientation_and_scales() -> None:
-    out = Image.open(io.BytesIO(render_variant(rotated_jpeg(), max_side=20)))
+def test_render_rendition_applies_orientation_and_scales() -> None:
+    out = Image.open(io.BytesIO(render_rendition(rotated_jpeg(), max_side=20)))
 
     assert (out.format, out.mode, out.size) == ("JPEG", "RGB", (10, 20))
     assert_close(out.getpixel((5, 2)), (255, 0, 0))  # the left (red) half is now on top
@@ -238,33 +238,33 @@ def test_load_rgb_applies_orientation() -> None:
     assert_close(img.getpixel((10, 5)), (255, 0, 0))
 
 
-# --- render_variant and load_rgb ------------------------------------------------------------
+# --- render_rendition and load_rgb ------------------------------------------------------------
 
 
-def test_render_variant_downscales_a_big_jpeg_to_the_longer_side() -> None:
-    out = Image.open(io.BytesIO(render_variant(encode(photo(2000, 1500), "JPEG"), max_side=256)))
+def test_render_rendition_downscales_a_big_jpeg_to_the_longer_side() -> None:
+    out = Image.open(io.BytesIO(render_rendition(encode(photo(2000, 1500), "JPEG"), max_side=256)))
 
     assert out.size == (256, 192)
 
 
-def test_render_variant_composites_rgba_on_white() -> None:
+def test_render_rendition_composites_rgba_on_white() -> None:
     img = Image.new("RGBA", (600, 300), (0, 0, 0, 0))
     img.paste((0, 128, 0, 255), (0, 0, 300, 300))
 
-    out = Image.open(io.BytesIO(render_variant(encode(img, "PNG"), max_side=256)))
+    out = Image.open(io.BytesIO(render_rendition(encode(img, "PNG"), max_side=256)))
 
     assert (out.mode, out.size) == ("RGB", (256, 128))
     assert_close(out.getpixel((200, 64)), (255, 255, 255))
     assert_close(out.getpixel((50, 64)), (0, 128, 0))
 
 
-def test_render_variant_never_upscales_a_palette_gif() -> None:
+def test_render_rendition_never_upscales_a_palette_gif() -> None:
     img = Image.new("P", (100, 50), 1)
     img.putpalette([0, 0, 0, 255, 0, 0] + [0, 0, 0] * 254)
     img.paste(0, (50, 0, 100, 50))
     data = encode(img, "GIF", transparency=0)
 
-    out = Image.open(io.BytesIO(render_variant(data, max_side=1024)))
+    out = Image.open(io.BytesIO(render_rendition(data, max_side=1024)))
 
     assert (out.mode, out.size) == ("RGB", (100, 50))
     assert_close(out.getpixel((25, 25)), (255, 0, 0))
@@ -280,6 +280,6 @@ def test_load_rgb_gives_rgb_for_every_mode(mode: str) -> None:
 
 def test_variants_of_refused_data_raise_invalid_image() -> None:
     with pytest.raises(InvalidImage):
-        render_variant(png_with_header(50_000, 50_000), max_side=256)
+        render_rendition(png_with_header(50_000, 50_000), max_side=256)
     with pytest.raises(InvalidImage):
         load_rgb(b"not an image")

@@ -31,33 +31,35 @@ def _signer(request: Request) -> UriSigner:
     return signer
 
 
-@router.get(ARTIFACT_PREFIX + "/{projectId}/images/{imageId}/{variant}", include_in_schema=False)
+@router.get(ARTIFACT_PREFIX + "/{projectId}/images/{imageId}/{rendition}", include_in_schema=False)
 async def image_bytes(
     request: Request,
     services: ServicesDep,
     projectId: str,  # noqa: N803
     imageId: str,  # noqa: N803
-    variant: str,
+    rendition: str,
     expires: Expires = "",
     sig: Signature = "",
 ) -> Response:
-    _check(request, _signer(request).image_path(projectId, imageId, variant), expires, sig)
-    data, content_type = await run_in_threadpool(services.images.read_variant, projectId, imageId, variant)
+    _check(request, _signer(request).image_path(projectId, imageId, rendition), expires, sig)
+    data, content_type = await run_in_threadpool(services.images.read_rendition, projectId, imageId, rendition)
     return Response(data, media_type=content_type, headers=_IMAGE_CACHE)
 
 
-@router.get(ARTIFACT_PREFIX + "/{projectId}/predictions/{predictionId}/{variant}", include_in_schema=False)
+@router.get(ARTIFACT_PREFIX + "/{projectId}/predictions/{predictionId}/{rendition}", include_in_schema=False)
 async def prediction_bytes(
     request: Request,
     services: ServicesDep,
     projectId: str,  # noqa: N803
     predictionId: str,  # noqa: N803
-    variant: str,
+    rendition: str,
     expires: Expires = "",
     sig: Signature = "",
 ) -> Response:
-    _check(request, _signer(request).prediction_path(projectId, predictionId, variant), expires, sig)
-    data, content_type = await run_in_threadpool(services.predictions.read_variant, projectId, predictionId, variant)
+    _check(request, _signer(request).prediction_path(projectId, predictionId, rendition), expires, sig)
+    data, content_type = await run_in_threadpool(
+        services.stored_predictions.read_rendition, projectId, predictionId, rendition
+    )
     return Response(data, media_type=content_type, headers=_IMAGE_CACHE)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from shared.api.wire import DomainOut, domain_out
+from shared.api.wire.domains import DomainOut, domain_out
 from shared.domain.catalogue import DOMAINS, find_domain
 from shared.domain.errors import Code, NotFound
 

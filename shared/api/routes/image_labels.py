@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from shared.api.deps import ServicesDep
 from shared.api.params import split_list
-from shared.api.wire import (
+from shared.api.wire.labels import (
     ImageMetadataUpdateEntryOut,
     ImageMetadataUpdateSummaryOut,
     ImageRegionCreateBatchIn,
@@ -18,7 +18,8 @@ from shared.api.wire import (
     image_region_summary_out,
     image_tag_summary_out,
 )
-from shared.services.images import RegionInput
+from shared.domain.enums import MetadataUpdateStatus
+from shared.domain.labelling import RegionInput
 
 router = APIRouter(tags=["images"])
 
@@ -30,7 +31,7 @@ router = APIRouter(tags=["images"])
 )
 def create_image_tags(services: ServicesDep, projectId: str, batch: ImageTagCreateBatchIn) -> ImageTagCreateSummaryOut:  # noqa: N803
     pairs = [(t.image_id, t.tag_id) for t in batch.tags or ()]
-    return image_tag_summary_out(services.images.add_tags(projectId, pairs))
+    return image_tag_summary_out(services.labels.add_tags(projectId, pairs))
 
 
 @router.delete("/projects/{projectId}/images/tags", operation_id="DeleteImageTags", status_code=204)
@@ -40,7 +41,7 @@ def delete_image_tags(
     image_ids: Annotated[str | None, Query(alias="imageIds")] = None,
     tag_ids: Annotated[str | None, Query(alias="tagIds")] = None,
 ) -> Response:
-    services.images.remove_tags(projectId, split_list(image_ids), split_list(tag_ids))
+    services.labels.remove_tags(projectId, split_list(image_ids), split_list(tag_ids))
     return Response(status_code=204)
 
 
@@ -57,10 +58,10 @@ def create_image_regions(
     batch: ImageRegionCreateBatchIn,  # noqa: N803
 ) -> ImageRegionCreateSummaryOut:
     entries = [(r.image_id, RegionInput(r.tag_id, r.left, r.top, r.width, r.height)) for r in batch.regions or ()]
-    summary = services.images.add_regions(projectId, entries)
+    summary = services.labels.add_regions(projectId, entries)
     if not summary.all_created:
         response.status_code = 207
-    return image_region_summary_out(summary, services.tags.by_id(projectId.lower()))
+    return image_region_summary_out(summary, summary.tags)
 
 
 @router.delete("/projects/{projectId}/images/regions", operation_id="DeleteImageRegions", status_code=204)
@@ -69,7 +70,7 @@ def delete_image_regions(
     projectId: str,  # noqa: N803
     region_ids: Annotated[str | None, Query(alias="regionIds")] = None,
 ) -> Response:
-    services.images.remove_regions(projectId, split_list(region_ids))
+    services.labels.remove_regions(projectId, split_list(region_ids))
     return Response(status_code=204)
 
 
@@ -86,8 +87,8 @@ def update_image_metadata(
     metadata: Annotated[dict[str, str], Body()],
     image_ids: Annotated[str | None, Query(alias="imageIds")] = None,
 ) -> ImageMetadataUpdateSummaryOut:
-    results = services.images.update_metadata(projectId, split_list(image_ids), metadata)
-    ok = all(r.status == "OK" for r in results)
+    results = services.labels.update_metadata(projectId, split_list(image_ids), metadata)
+    ok = all(r.status == MetadataUpdateStatus.OK for r in results)
     if not ok:
         response.status_code = 207
     return ImageMetadataUpdateSummaryOut(

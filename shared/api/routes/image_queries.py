@@ -8,12 +8,13 @@ from fastapi import APIRouter, Query, Response
 
 from shared.api.deps import ServicesDep, UriForDep
 from shared.api.params import check_paging, metadata_filter, order_newest_first, split_list, tagging_status
-from shared.api.wire import ImageOut, image_out
+from shared.api.wire.images import ImageOut, image_out
 from shared.bootstrap import Services
 from shared.domain.entities import Tag
+from shared.domain.enums import TaggingStatus
 from shared.domain.limits import MAX_BATCH_TAGS
 from shared.domain.validation import parse_guids
-from shared.services.images import ImageQuery
+from shared.services.image_query import ImageQuery
 
 router = APIRouter(tags=["images"])
 
@@ -23,12 +24,12 @@ OrderBy = Annotated[str | None, Query(alias="orderBy")]
 Take = Annotated[int | None, Query()]
 Skip = Annotated[int | None, Query()]
 Filter = Annotated[str | None, Query(alias="$filter")]
-TaggingStatus = Annotated[str | None, Query(alias="taggingStatus")]
+Tagging = Annotated[str | None, Query(alias="taggingStatus")]
 
 
 def _query(
     tag_ids: str | None,
-    tagging: str,
+    tagging: TaggingStatus,
     filter: str | None = None,
     order_by: str | None = None,
     take: int | None = None,
@@ -38,7 +39,7 @@ def _query(
     return ImageQuery(
         tag_ids=tuple(parse_guids(split_list(tag_ids), "tag", limit=MAX_BATCH_TAGS)),
         tagging=tagging,
-        metadata=tuple(metadata_filter(filter)),
+        metadata=metadata_filter(filter),
         newest_first=order_newest_first(order_by),
         take=take_,
         skip=skip_,
@@ -47,7 +48,7 @@ def _query(
 
 def _tags(services: Services, project_id: str, iteration_id: str | None) -> dict[str, Tag]:
     if iteration_id:
-        return {t.tag.id: t.tag for t in services.iteration_queries.tags(project_id, iteration_id)}
+        return {t.tag.id: t.tag for t in services.snapshot_queries.tags(project_id, iteration_id)}
     return services.tags.by_id(project_id.lower())
 
 
@@ -55,7 +56,7 @@ def _listed(
     services: Services, project_id: str, iteration_id: str | None, query: ImageQuery, uri_for: UriForDep
 ) -> list[ImageOut]:
     if iteration_id:
-        images = services.iteration_queries.images(project_id, iteration_id, query)
+        images = services.snapshot_queries.images(project_id, iteration_id, query)
     else:
         images = services.images.list_images(project_id, query)
     tags = _tags(services, project_id, iteration_id)
@@ -64,7 +65,7 @@ def _listed(
 
 def _counted(services: Services, project_id: str, iteration_id: str | None, query: ImageQuery) -> int:
     if iteration_id:
-        return services.iteration_queries.count(project_id, iteration_id, query)
+        return services.snapshot_queries.count(project_id, iteration_id, query)
     return services.images.count_images(project_id, query)
 
 
@@ -75,7 +76,7 @@ def get_images(
     projectId: str,  # noqa: N803
     iteration_id: IterationId = None,
     tag_ids: TagIds = None,
-    tagging: TaggingStatus = None,
+    tagging: Tagging = None,
     filter: Filter = None,
     order_by: OrderBy = None,
     take: Take = None,
@@ -91,7 +92,7 @@ def get_image_count(
     projectId: str,  # noqa: N803
     iteration_id: IterationId = None,
     tag_ids: TagIds = None,
-    tagging: TaggingStatus = None,
+    tagging: Tagging = None,
     filter: Filter = None,
 ) -> int:
     return _counted(services, projectId, iteration_id, _query(tag_ids, tagging_status(tagging), filter))
@@ -108,7 +109,9 @@ def get_tagged_images(
     take: Take = None,
     skip: Skip = None,
 ) -> list[ImageOut]:
-    return _listed(services, projectId, iteration_id, _query(tag_ids, "Tagged", None, order_by, take, skip), uri_for)
+    return _listed(
+        services, projectId, iteration_id, _query(tag_ids, TaggingStatus.TAGGED, None, order_by, take, skip), uri_for
+    )
 
 
 @router.get("/projects/{projectId}/images/tagged/count", operation_id="GetTaggedImageCount", response_model=int)
@@ -118,7 +121,7 @@ def get_tagged_image_count(
     iteration_id: IterationId = None,
     tag_ids: TagIds = None,
 ) -> int:
-    return _counted(services, projectId, iteration_id, _query(tag_ids, "Tagged"))
+    return _counted(services, projectId, iteration_id, _query(tag_ids, TaggingStatus.TAGGED))
 
 
 @router.get("/projects/{projectId}/images/untagged", operation_id="GetUntaggedImages", response_model=list[ImageOut])
@@ -131,12 +134,14 @@ def get_untagged_images(
     take: Take = None,
     skip: Skip = None,
 ) -> list[ImageOut]:
-    return _listed(services, projectId, iteration_id, _query(None, "Untagged", None, order_by, take, skip), uri_for)
+    return _listed(
+        services, projectId, iteration_id, _query(None, TaggingStatus.UNTAGGED, None, order_by, take, skip), uri_for
+    )
 
 
 @router.get("/projects/{projectId}/images/untagged/count", operation_id="GetUntaggedImageCount", response_model=int)
 def get_untagged_image_count(services: ServicesDep, projectId: str, iteration_id: IterationId = None) -> int:  # noqa: N803
-    return _counted(services, projectId, iteration_id, _query(None, "Untagged"))
+    return _counted(services, projectId, iteration_id, _query(None, TaggingStatus.UNTAGGED))
 
 
 @router.get("/projects/{projectId}/images/id", operation_id="GetImagesByIds", response_model=list[ImageOut])
@@ -148,7 +153,7 @@ def get_images_by_ids(
     iteration_id: IterationId = None,
 ) -> list[ImageOut]:
     if iteration_id:
-        images = services.iteration_queries.by_ids(projectId, iteration_id, split_list(image_ids))
+        images = services.snapshot_queries.by_ids(projectId, iteration_id, split_list(image_ids))
     else:
         images = services.images.images_by_ids(projectId, split_list(image_ids))
     tags = _tags(services, projectId, iteration_id)

@@ -8,19 +8,15 @@ from fastapi import APIRouter, Body, Query, Response
 
 from shared.api.deps import ExportUriDep, ServicesDep, UriForDep
 from shared.api.params import check_paging, order_newest_first, split_list
-from shared.api.wire import (
-    ExportOut,
+from shared.api.wire.exports import ExportOut, export_out
+from shared.api.wire.iterations import IterationIn, IterationOut, TrainingParametersIn, iteration_out
+from shared.api.wire.performance import (
     ImagePerformanceOut,
-    IterationIn,
-    IterationOut,
     IterationPerformanceOut,
-    TrainingParametersIn,
-    export_out,
     image_performance_out,
-    iteration_out,
     performance_out,
 )
-from shared.services.iterations import TrainRequest
+from shared.services.training import TrainRequest
 
 router = APIRouter(tags=["iterations"])
 
@@ -42,7 +38,7 @@ def train_project(
         notification_email_address=notification_email_address,
         selected_tags=parameters.selected_tags if parameters else None,
     )
-    return iteration_out(services.iterations.train(projectId, request))
+    return iteration_out(services.training.train(projectId, request))
 
 
 @router.get("/projects/{projectId}/iterations", operation_id="GetIterations", response_model=list[IterationOut])
@@ -163,7 +159,7 @@ def publish_iteration(
     prediction_id: Annotated[str | None, Query(alias="predictionId")] = None,
     overwrite: Annotated[bool, Query()] = False,
 ) -> bool:
-    services.predictions.publish(projectId, iterationId, publish_name, prediction_id, overwrite)
+    services.publishing.publish(projectId, iterationId, publish_name, prediction_id, overwrite)
     return True
 
 
@@ -171,5 +167,5 @@ def publish_iteration(
     "/projects/{projectId}/iterations/{iterationId}/publish", operation_id="UnpublishIteration", status_code=204
 )
 def unpublish_iteration(services: ServicesDep, projectId: str, iterationId: str) -> Response:  # noqa: N803
-    services.predictions.unpublish(projectId, iterationId)
+    services.publishing.unpublish(projectId, iterationId)
     return Response(status_code=204)

@@ -14,35 +14,15 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from shared.api.deps import ServicesDep
-from shared.api.single_image import image_from_body, image_from_url
-from shared.api.wire import ImagePredictionOut, ImageUrlIn, image_prediction_out
-from shared.bootstrap import Services
-from shared.domain.errors import BadRequest, Code
-from shared.services.predictions import CLASSIFY, DETECT
+from shared.api.single_image import image_from_body
+from shared.api.wire.predictions import ImagePredictionOut, ImageUrlIn, image_prediction_out
+from shared.domain.enums import Task
 
 router = APIRouter(tags=["prediction"])
 Application = Annotated[str | None, Query()]
-_MAX_APPLICATION = 64
 
 
-async def _predict(
-    services: Services, project_id: str, published: str, data: bytes, task: str, store: bool, application: str | None
-) -> ImagePredictionOut:
-    if application is not None and len(application) > _MAX_APPLICATION:
-        raise BadRequest(
-            f"application may be at most {_MAX_APPLICATION} characters.",
-            Code.BAD_REQUEST_PREDICTION_INVALID_APPLICATION,
-        )
-
-    def run() -> ImagePredictionOut:
-        iteration = services.predictions.published_iteration(project_id, published)
-        result = services.predictions.predict(iteration, data, task=task, store=store, application=application)
-        return image_prediction_out(result)
-
-    return await run_in_threadpool(run)
-
-
-def _from_body(task: str, store: bool) -> Callable[..., Awaitable[ImagePredictionOut]]:
+def _from_body(task: Task, store: bool) -> Callable[..., Awaitable[ImagePredictionOut]]:
     async def endpoint(
         request: Request,
         services: ServicesDep,
@@ -51,14 +31,17 @@ def _from_body(task: str, store: bool) -> Callable[..., Awaitable[ImagePredictio
         application: Application = None,
     ) -> ImagePredictionOut:
         # An unknown name is refused before the body is read.
-        await run_in_threadpool(services.predictions.published_iteration, projectId, publishedName)
+        iteration = await run_in_threadpool(services.publishing.published_iteration, projectId, publishedName)
         data = await image_from_body(request)
-        return await _predict(services, projectId, publishedName, data, task, store, application)
+        result = await run_in_threadpool(
+            lambda: services.predictions.predict(iteration, data, task=task, store=store, application=application)
+        )
+        return image_prediction_out(result)
 
     return endpoint
 
 
-def _from_url(task: str, store: bool) -> Callable[..., Awaitable[ImagePredictionOut]]:
+def _from_url(task: Task, store: bool) -> Callable[..., Awaitable[ImagePredictionOut]]:
     async def endpoint(
         services: ServicesDep,
         projectId: str,  # noqa: N803
@@ -66,16 +49,23 @@ def _from_url(task: str, store: bool) -> Callable[..., Awaitable[ImagePrediction
         body: ImageUrlIn,
         application: Application = None,
     ) -> ImagePredictionOut:
-        await run_in_threadpool(services.predictions.published_iteration, projectId, publishedName)
-        data = await image_from_url(body.url, services.fetch_policy)
-        return await _predict(services, projectId, publishedName, data, task, store, application)
+        def run() -> ImagePredictionOut:
+            iteration = services.publishing.published_iteration(projectId, publishedName)
+            return image_prediction_out(
+                services.predictions.predict_url(iteration, body.url, task=task, store=store, application=application)
+            )
+
+        return await run_in_threadpool(run)
 
     return endpoint
 
 
-for _task, _operation in ((CLASSIFY, "Classify"), (DETECT, "Detect")):
+for _task, _segment, _operation in (
+    (Task.CLASSIFICATION, "classify", "Classify"),
+    (Task.DETECTION, "detect", "Detect"),
+):
     for _store, _suffix in ((True, ""), (False, "/nostore")):
-        _base = "/{projectId}/" + _task + "/iterations/{publishedName}"
+        _base = "/{projectId}/" + _segment + "/iterations/{publishedName}"
         _tail = "" if _store else "WithNoStore"
         router.add_api_route(
             _base + "/image" + _suffix, _from_body(_task, _store), methods=["POST"],

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from shared.api.deps import ServicesDep
 from shared.api.params import split_list
-from shared.api.wire import CreateProjectOptionsIn, ProjectIn, ProjectOut, project_out
+from shared.api.wire.projects import CreateProjectOptionsIn, ProjectIn, ProjectOut, project_out
 from shared.services.projects import ProjectChanges
 
 router = APIRouter(tags=["projects"])

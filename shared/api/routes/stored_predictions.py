@@ -10,23 +10,21 @@ from starlette.concurrency import run_in_threadpool
 
 from shared.api.deps import PredictionUriForDep, ServicesDep, UriForDep
 from shared.api.params import split_list
-from shared.api.single_image import image_from_body, image_from_url
-from shared.api.wire import (
-    ImageCreateSummaryOut,
-    ImageIdCreateBatchIn,
+from shared.api.single_image import image_from_body
+from shared.api.wire.images import ImageCreateSummaryOut, ImageIdCreateBatchIn, image_create_summary_out
+from shared.api.wire.predictions import (
     ImagePredictionOut,
     ImageUrlIn,
     PredictionQueryResultOut,
     PredictionQueryTokenIn,
     PredictionQueryTokenOut,
-    image_create_summary_out,
     image_prediction_out,
     stored_prediction_out,
 )
-from shared.domain.entities import iso_utc
+from shared.domain.clock import iso_utc
 from shared.domain.errors import BadRequest, Code
-from shared.services.images import RegionInput
-from shared.services.predictions import PredictionQuery, TagThreshold
+from shared.domain.labelling import RegionInput
+from shared.services.stored_predictions import PredictionQuery, TagThreshold
 
 router = APIRouter(tags=["predictions"])
 IterationId = Annotated[str | None, Query(alias="iterationId")]
@@ -55,10 +53,11 @@ async def quick_test_image_url(
     iteration_id: IterationId = None,
     store: Store = True,
 ) -> ImagePredictionOut:
-    iteration = await run_in_threadpool(services.predictions.default_iteration, projectId, iteration_id)
-    data = await image_from_url(body.url, services.fetch_policy)
-    result = await run_in_threadpool(lambda: services.predictions.predict(iteration, data, store=store))
-    return image_prediction_out(result)
+    def run() -> ImagePredictionOut:
+        iteration = services.predictions.default_iteration(projectId, iteration_id)
+        return image_prediction_out(services.predictions.predict_url(iteration, body.url, store=store))
+
+    return await run_in_threadpool(run)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -89,7 +88,7 @@ def query_predictions(
         end_time=_time(token.end_time),
         application=token.application,
     )
-    results, continuation = services.predictions.query(projectId, query)
+    results, continuation = services.stored_predictions.query(projectId, query)
     echoed = PredictionQueryTokenOut(
         **{**token.model_dump(exclude={"start_time", "end_time"}), "continuation": continuation},
         start_time=query.start_time,
@@ -104,7 +103,7 @@ def delete_prediction(
     projectId: str,  # noqa: N803
     ids: Annotated[str | None, Query()] = None,
 ) -> Response:
-    services.predictions.delete(projectId, split_list(ids))
+    services.stored_predictions.delete(projectId, split_list(ids))
     return Response(status_code=204)
 
 
@@ -125,7 +124,7 @@ def create_images_from_predictions(
         (e.id, e.tag_ids or (), [RegionInput(r.tag_id, r.left, r.top, r.width, r.height) for r in e.regions or ()])
         for e in batch.images or ()
     ]
-    summary = services.predictions.move_to_training(projectId, entries, batch.tag_ids or (), batch.metadata)
+    summary = services.stored_predictions.move_to_training(projectId, entries, batch.tag_ids or (), batch.metadata)
     if not summary.is_batch_successful:
         response.status_code = 207
-    return image_create_summary_out(summary, services.tags.by_id(projectId.lower()), uri_for)
+    return image_create_summary_out(summary, summary.tags, uri_for)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query
 
 from shared.api.deps import ServicesDep, UriForDep
 from shared.api.params import split_list
-from shared.api.wire import (
-    BoundingBoxOut,
+from shared.api.wire.base import BoundingBoxOut
+from shared.api.wire.suggestions import (
     ImageRegionProposalOut,
     RegionProposalOut,
     SuggestedTagAndRegionOut,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from shared.api.deps import ServicesDep
-from shared.api.wire import TagIn, TagOut, tag_out
+from shared.api.wire.tags import TagIn, TagOut, tag_out
 from shared.services.tags import TagChanges
 
 router = APIRouter(tags=["tags"])
@@ -17,7 +17,7 @@ IterationId = Annotated[str | None, Query(alias="iterationId")]
 @router.get("/projects/{projectId}/tags", operation_id="GetTags", response_model=list[TagOut])
 def get_tags(services: ServicesDep, projectId: str, iteration_id: IterationId = None) -> list[TagOut]:  # noqa: N803
     if iteration_id:
-        return [tag_out(t) for t in services.iteration_queries.tags(projectId, iteration_id)]
+        return [tag_out(t) for t in services.snapshot_queries.tags(projectId, iteration_id)]
     return [tag_out(t) for t in services.tags.list(projectId)]
 
 
@@ -40,7 +40,7 @@ def get_tag(
     iteration_id: IterationId = None,
 ) -> TagOut:
     if iteration_id:
-        return tag_out(services.iteration_queries.tag(projectId, iteration_id, tagId))
+        return tag_out(services.snapshot_queries.tag(projectId, iteration_id, tagId))
     return tag_out(services.tags.get(projectId, tagId))
 
 

@@ -9,10 +9,9 @@ Recipes
 2. The frozen backbone turns every view into one descriptor (``_Descriptor``): global average
    pools of three depths (``c4``, ``c5``, ``head``) and 3x3 grid pools of ``c4`` and ``c5``, which
    keep the layout of the object that a global pool throws away; each block L2-normalised, 5600
-   numbers in all (on Fashion-MNIST few-shot this beat the head's pool alone by 1-3 points at every
-   k, and also the same with ``c3`` added). Descriptors are cached per ``(TrainImage.key, input size,
-   view)``, so refitting on overlapping images (cross-validation folds, then the final model)
-   costs no backbone work.
+   numbers in all (the measurements behind this choice: benchmarks/NOTES-training.md).
+   Descriptors are cached per ``(TrainImage.key, input size, view)``, so refitting on overlapping
+   images (cross-validation folds, then the final model) costs no backbone work.
 3. A linear head is fitted to the descriptors by full-batch L-BFGS in float64: softmax cross
    entropy (classes balanced) or, multilabel, per-class sigmoid cross entropy, with an L2 penalty.
 
@@ -54,6 +53,7 @@ from torch import nn
 
 from shared.vision.preprocess import INPUT_SIZE, RESAMPLE, preprocess
 from shared.vision.training.backbone import LEVEL_CHANNELS, LEVEL_STRIDES, EfficientNetLite0
+from shared.vision.training.budget import TimeBudget
 from shared.vision.training.dataset import Progress, TrainImage
 from shared.vision.training.onnx_export import export_onnx
 
@@ -118,6 +118,9 @@ _LBFGS_ITERATIONS = 200
 _EXTRACT_BATCH = 16
 _CACHE_SIDE = 1.5  # Advanced keeps each image at most this times its input size for random crops
 _FEATURE_SHARE = 0.4  # Advanced: crop views only while they end within this share of the budget
+_CROP_PASS_SAFETY = 1.2  # a pass of crop views is expected to take this much longer than measured
+_FINE_TUNE_MARGIN = 0.5  # seconds kept after the last fine-tuning step for wrapping up
+_LABEL_SMOOTHING = 0.1  # fine-tuning trains towards targets smoothed by this much
 
 
 class _Descriptor(nn.Module):
@@ -203,21 +206,18 @@ class Classifier:
         ``budget_seconds`` when given, else the config's."""
         started = time.perf_counter()
         config, recipe = self.config, self.recipe
-        budget = config.budget_seconds if budget_seconds is None else budget_seconds
-        if config.advanced and budget is None:
-            budget = ADVANCED_DEFAULT_BUDGET
-        deadline = None if budget is None or not config.advanced else started + budget
+        budget = self._budget(budget_seconds)
+        # Advanced: crops only while they leave most of the budget to fine-tuning.
+        crops = budget.share(_FEATURE_SHARE)
         report = progress or _no_progress
         self._set_threads()
         targets, weights = self._targets(images)
         torch.manual_seed(config.seed)
 
         extractor = self._get_extractor()
-        # Advanced: crops only while they leave most of the budget to fine-tuning.
-        crops_until = None if deadline is None else started + _FEATURE_SHARE * (deadline - started)
         self._report = report
         try:
-            descriptors = self._descriptors(images, report, crops_until)
+            descriptors = self._descriptors(images, report, crops)
         finally:
             self._report, self._pending = None, []
         feature_seconds = time.perf_counter() - started
@@ -241,8 +241,8 @@ class Classifier:
             time.perf_counter() - started,
             train_acc,
         )
-        if recipe.fine_tune_from_block is not None and deadline is not None:
-            network = self._fine_tune(network, images, targets, weights, deadline, report)
+        if recipe.fine_tune_from_block is not None and budget.limited:
+            network = self._fine_tune(network, images, targets, weights, budget, report)
         self._network = network.eval()
 
     def predict(self, images: Sequence[Image.Image]) -> np.ndarray:
@@ -283,6 +283,16 @@ class Classifier:
     # -----------------------------------------------------------------------------------------
     # Fitting
 
+    def _budget(self, seconds: float | None) -> TimeBudget:
+        """The fit's budget from now: ``seconds``, else the config's (Advanced only; Regular is
+        unlimited)."""
+        config = self.config
+        if seconds is None:
+            seconds = config.budget_seconds
+        if config.advanced and seconds is None:
+            seconds = ADVANCED_DEFAULT_BUDGET
+        return TimeBudget.from_now(seconds if config.advanced else None, clock=time.perf_counter)
+
     def _targets(self, images: Sequence[TrainImage]) -> tuple[np.ndarray, np.ndarray]:
         """Per-image target rows ``[N, C]`` and sample weights ``[N]`` (multiclass: classes
         balanced, each class weighing as much in total; multilabel: 1)."""
@@ -308,13 +318,13 @@ class Classifier:
         weights = targets @ per_class
         return targets, weights * len(images) / weights.sum()
 
-    def _descriptors(self, images: Sequence[TrainImage], report: Progress, deadline: float | None) -> np.ndarray:
+    def _descriptors(self, images: Sequence[TrainImage], report: Progress, crops: TimeBudget) -> np.ndarray:
         """``[N, V, dim]`` float32 descriptors of the first ``V`` recipe views of every image,
         computing only those not cached.
 
         The first two views (the image and its mirror) always come from the image as loaded, in
         one pass; further views (Advanced's crops) come from a downsized copy, one view at a time
-        for all images, and only while the pass is expected to end before ``deadline``.
+        for all images, and only while the pass is expected to end within ``crops``.
         """
         size, views = self.recipe.input_size, self.recipe.views
         base = (0, 1)  # every recipe starts with the full image and its mirror
@@ -338,11 +348,9 @@ class Classifier:
         used = len(base)
         for index in range(len(base), len(views)):
             missing = [image for image in images if (image.key, size, index) not in self._cache]
-            if deadline is not None and missing:
-                per_view = self._view_seconds()
-                if time.perf_counter() + len(missing) * per_view * 1.2 > deadline:
-                    log.info("the budget affords %d of %d views per image", used, len(views))
-                    break
+            if missing and not crops.affords(len(missing) * self._view_seconds() * _CROP_PASS_SAFETY):
+                log.info("the budget affords %d of %d views per image", used, len(views))
+                break
             for image in missing:
                 self._queue((image.key, size, index), _render(self._small(image), views[index], size))
             self._flush()
@@ -414,41 +422,31 @@ class Classifier:
         images: Sequence[TrainImage],
         targets: np.ndarray,
         weights: np.ndarray,
-        deadline: float,
+        budget: TimeBudget,
         report: Progress,
     ) -> _Network:
         """Advanced: train the last blocks and the head on random augmentations until the
-        deadline (or ``max_epochs``); the pristine extractor is left alone for later fits."""
+        budget is spent (or ``max_epochs``); the pristine extractor is left alone for later fits."""
         recipe, config = self.recipe, self.config
         assert recipe.fine_tune_from_block is not None
         tuned = copy.deepcopy(network)
         tuned.backbone.freeze(trainable_from_block=recipe.fine_tune_from_block)
         tuned.train()
-        backbone_params = [p for p in tuned.backbone.parameters() if p.requires_grad]
-        optimiser = torch.optim.AdamW(
-            [
-                {"params": backbone_params, "lr": recipe.lr_backbone, "weight_decay": 1e-4},
-                {"params": list(tuned.head.parameters()), "lr": recipe.lr_head, "weight_decay": 0.0},
-            ]
-        )
+        optimiser = _fine_tune_optimiser(tuned, recipe)
         base_lrs = [group["lr"] for group in optimiser.param_groups]
         rng = np.random.default_rng(config.seed)
         size, batch_size = recipe.input_size, min(recipe.batch_size, len(images))
         max_steps = max(1, recipe.max_epochs * math.ceil(len(images) / batch_size))
-        margin = 0.5  # seconds kept for wrapping up
         y_all = torch.from_numpy(targets).float()
         w_all = torch.from_numpy(weights).float()
         # Until a step has been timed, guess (pessimistically): 4 forward passes a view.
-        per_view = self._view_seconds()
-        planned, step, step_seconds = max_steps, 0, 4.0 * per_view * batch_size
+        planned, step, step_seconds = max_steps, 0, 4.0 * self._view_seconds() * batch_size
         order = rng.permutation(len(images))
         cursor = 0
-        while step < planned:
-            if time.perf_counter() + step_seconds + margin > deadline:
-                break
+        while step < planned and budget.affords(step_seconds, _FINE_TUNE_MARGIN):
             if cursor + batch_size > len(order):
                 order, cursor = rng.permutation(len(images)), 0
-            began = time.perf_counter()
+            began = budget.clock()
             rows = order[cursor : cursor + batch_size]
             cursor += batch_size
             pixels = np.stack([_augment(self._small(images[row]), size, rng) for row in rows])
@@ -456,16 +454,18 @@ class Classifier:
             for group, base in zip(optimiser.param_groups, base_lrs, strict=True):
                 group["lr"] = base * scale
             logits = tuned.logits(torch.from_numpy(pixels))
-            loss = _loss(logits, y_all[rows], w_all[rows], config.multilabel, smoothing=0.1)
+            loss = _loss(logits, y_all[rows], w_all[rows], config.multilabel, smoothing=_LABEL_SMOOTHING)
             optimiser.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             optimiser.step()
-            took = time.perf_counter() - began
+            took = budget.clock() - began
+            # Smoothed, but never below the latest step: a pessimistic estimate keeps within budget.
             step_seconds = took if step == 0 else max(took, 0.7 * step_seconds + 0.3 * took)
             step += 1
             if step == 2:  # re-plan once the cost of a step is known
-                affordable = int((deadline - time.perf_counter() - margin) / step_seconds) + step
-                planned = max(step, min(max_steps, affordable))
+                planned = budget.affordable_steps(
+                    step, step_seconds, at_least=step, at_most=max_steps, margin=_FINE_TUNE_MARGIN
+                )
             report("fine-tune", min(1.0, step / planned))
         report("fine-tune", 1.0)
         log.info(
@@ -507,6 +507,17 @@ class Classifier:
 
 def _no_progress(stage: str, fraction: float) -> None:
     return None
+
+
+def _fine_tune_optimiser(network: _Network, recipe: _Recipe) -> torch.optim.AdamW:
+    """AdamW over the blocks left trainable and the head (no weight decay on the head)."""
+    backbone_params = [p for p in network.backbone.parameters() if p.requires_grad]
+    return torch.optim.AdamW(
+        [
+            {"params": backbone_params, "lr": recipe.lr_backbone, "weight_decay": 1e-4},
+            {"params": list(network.head.parameters()), "lr": recipe.lr_head, "weight_decay": 0.0},
+        ]
+    )
 
 
 def _loss(

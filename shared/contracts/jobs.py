@@ -1,0 +1,63 @@
+"""Queue messages: the work one process asks another to do.
+
+Written by the training API (and the local worker when it resumes), read by the local worker and,
+in Azure, by the queue-triggered function. A message is JSON text
+(``{"type": "train", "version": 1, "projectId": ..., "iterationId": ...}``) so that every queue
+(in-process, Azure Storage Queues) carries it as it is. :func:`decode` refuses a type it does not
+know: a message is never skipped silently.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from shared.domain.versioning import ContractError, parse_document, read_version
+
+__all__ = ["JobMessage", "TrainIteration", "UnknownMessageType", "decode", "encode"]
+
+_NAME = "The queue message"
+
+
+class UnknownMessageType(ContractError):
+    """A message whose ``type`` this cvstudio does not handle."""
+
+
+@dataclass(frozen=True)
+class TrainIteration:
+    """Train one iteration that the API created (status ``Training``) with its snapshot saved."""
+
+    TYPE: ClassVar[str] = "train"
+    VERSION: ClassVar[int] = 1
+
+    project_id: str
+    iteration_id: str
+
+    def to_fields(self) -> dict[str, Any]:
+        return {"projectId": self.project_id, "iterationId": self.iteration_id}
+
+    @classmethod
+    def from_fields(cls, raw: dict[str, Any]) -> TrainIteration:
+        project_id, iteration_id = raw.get("projectId"), raw.get("iterationId")
+        if not isinstance(project_id, str) or not isinstance(iteration_id, str):
+            raise ContractError(f"{_NAME} of type 'train' needs projectId and iterationId.")
+        return cls(project_id, iteration_id)
+
+
+# Every message type, as one union: dispatchers match on it exhaustively.
+JobMessage = TrainIteration
+_TYPES: dict[str, type[TrainIteration]] = {TrainIteration.TYPE: TrainIteration}
+
+
+def encode(message: JobMessage) -> str:
+    return json.dumps({"type": message.TYPE, "version": message.VERSION, **message.to_fields()})
+
+
+def decode(text: str | bytes) -> JobMessage:
+    raw = parse_document(_NAME, text)
+    kind = _TYPES.get(str(raw.get("type")))
+    if kind is None:
+        raise UnknownMessageType(f"{_NAME} has a type this cvstudio does not handle: {raw.get('type')!r}.")
+    read_version(f"{_NAME} of type {kind.TYPE!r}", raw, kind.VERSION)
+    return kind.from_fields(raw)

@@ -1,0 +1,8 @@
+"""Running the work the API queues: read a message, dispatch it, launch the job, watch its end.
+
+dispatch.py       a queue message -> the handler for its type (an unknown type is an error)
+launcher.py       the JobLauncher port: "run this training job somewhere"
+child_process.py  the local launcher: ``cvstudio train-iteration`` as a child process
+training_jobs.py  the handler of TrainIteration: attempts, launch, a dead trainer -> Failed
+worker.py         the local worker loop of ``cvstudio serve`` (Azure: a queue trigger instead)
+"""
