@@ -4,13 +4,19 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The local Azure stack the tests start (Azurite, a Cosmos DB server): pinned npm packages, needed
+# by `make test` only (`make run` needs no Node).
+AZURE_STACK := tests/azure_stack
+AZURE_STACK_STAMP := $(AZURE_STACK)/node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= .data
 
-.PHONY: install run test bench lint check clean
+.PHONY: install install-azure-stack run test bench lint check clean
 
 install: $(STAMP)
+
+install-azure-stack: $(AZURE_STACK_STAMP)
 
 $(STAMP): requirements.txt requirements-train.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,11 +25,16 @@ $(STAMP): requirements.txt requirements-train.txt requirements-dev.txt pyproject
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+$(AZURE_STACK_STAMP): $(AZURE_STACK)/package.json $(AZURE_STACK)/package-lock.json
+	cd $(AZURE_STACK) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(AZURE_STACK_STAMP)
+
 run: install
 	$(VENV)/bin/cvstudio serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
-# The tests start and stop the servers they use (real `cvstudio serve` processes on free ports).
-test: install
+# The tests start and stop the servers they use (real `cvstudio serve` processes on free ports,
+# Azurite and the Cosmos DB server on loopback).
+test: install install-azure-stack
 	$(PY) -m pytest
 
 bench: install
@@ -39,4 +50,4 @@ lint: install
 check: lint test
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache $(AZURE_STACK)/node_modules

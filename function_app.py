@@ -9,6 +9,6 @@ import azure.functions as func
 
 from shared.api.app import create_app
 from shared.bootstrap import build_services
-from shared.settings import Settings
+from shared.settings import load_settings
 
-app = func.AsgiFunctionApp(app=create_app(build_services(Settings())), http_auth_level=func.AuthLevel.ANONYMOUS)
+app = func.AsgiFunctionApp(app=create_app(build_services(load_settings())), http_auth_level=func.AuthLevel.ANONYMOUS)

@@ -65,6 +65,33 @@ class Services:
     suggestions: SuggestionService
 
 
+def _embedded_stores(settings: Settings) -> tuple[MetadataStore, BlobStore, WorkQueue]:
+    """SQLite and files under the data dir, and a queue in this process: nothing else to run."""
+    return (
+        SqliteMetadataStore(settings.data_dir / "metadata.sqlite3"),
+        FileBlobStore(settings.data_dir / "blobs"),
+        InProcessQueue(),
+    )
+
+
+def _azure_stores(settings: Settings) -> tuple[MetadataStore, BlobStore, WorkQueue]:
+    """Cosmos DB, Blob Storage and a Storage Queue: shared by every instance and role. The clients
+    connect (and create what is missing) on first use."""
+    from shared.stores.azure.blob_store import AzureBlobStore
+    from shared.stores.azure.connections import blob_service, queue_service
+    from shared.stores.azure.cosmos_metadata import CosmosMetadataStore
+    from shared.stores.azure.storage_queue import StorageQueue
+
+    endpoint = settings.cosmos_endpoint or ""  # set: Settings refuses half a configuration
+    meta = CosmosMetadataStore(endpoint, settings.cosmos_database, key=settings.cosmos_key)
+    blobs = AzureBlobStore(
+        blob_service(settings.storage, settings.storage_blob_service_uri),
+        container_prefix=settings.storage_container_prefix,
+    )
+    queues = queue_service(settings.storage, settings.storage_queue_service_uri)
+    return meta, blobs, StorageQueue(queues.get_queue_client(settings.training_queue))
+
+
 def build_services(
     settings: Settings,
     *,
@@ -72,10 +99,13 @@ def build_services(
     blobs: BlobStore | None = None,
     queue: WorkQueue | None = None,
 ) -> Services:
-    """Wire the product. ``meta``/``blobs``/``queue`` replace the embedded adapters (tests pass fakes)."""
-    meta = meta or SqliteMetadataStore(settings.data_dir / "metadata.sqlite3")
-    blobs = blobs or FileBlobStore(settings.data_dir / "blobs")
-    queue = queue or InProcessQueue()
+    """Wire the product on the stores the settings name (Azure, or the embedded default).
+    ``meta``/``blobs``/``queue`` replace them (tests pass fakes)."""
+    if meta is None or blobs is None or queue is None:
+        default_meta, default_blobs, default_queue = (
+            _azure_stores(settings) if settings.on_azure else _embedded_stores(settings)
+        )
+        meta, blobs, queue = meta or default_meta, blobs or default_blobs, queue or default_queue
     downloads = ImageDownloads(FetchPolicy(allow_private=settings.allow_private_urls))
     projects = ProjectService(meta, blobs)
     tags = TagService(meta, projects)

@@ -10,20 +10,21 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from shared.settings import Settings
+from shared.settings import InvalidSettings, Settings, load_settings
 
 __all__ = ["main"]
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     if args.data_dir is None:
-        return Settings()
-    return Settings(data_dir=Path(args.data_dir))
+        return load_settings()
+    return load_settings(data_dir=Path(args.data_dir))
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -95,7 +96,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.set_defaults(handler=_train_iteration)
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO))
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except InvalidSettings as exc:
+        print(f"cvstudio: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

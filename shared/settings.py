@@ -2,23 +2,26 @@
 
 Every setting comes from a ``CVSTUDIO_*`` environment variable (or the command line, which sets
 the same fields). With nothing set, the product runs on the embedded default: everything under
-``data_dir``.
+``data_dir``. With both a storage account (``CVSTUDIO_STORAGE``, or its two service URIs for
+managed identity) and a Cosmos DB account (``CVSTUDIO_COSMOS_ENDPOINT``) set, every role runs on
+Azure; half of that is refused at start with one line that says what is missing.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["InvalidSettings", "Settings", "load_settings"]
 
 _PLACEHOLDERS = {"changethis", "changeme", "your-key", "<key>"}
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CVSTUDIO_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="CVSTUDIO_", extra="ignore", frozen=True, populate_by_name=True)
 
     data_dir: Path = Path(".data")
     # Keys: when unset, random keys are made once and kept in data_dir/keys.json.
@@ -32,6 +35,30 @@ class Settings(BaseSettings):
     advanced_training_cap_seconds: float | None = None
     # Which roles this process serves: "all", "training" or "prediction".
     role: str = "all"
+
+    # Azure Storage (blobs and queues): a connection string (Azurite: "UseDevelopmentStorage=true"),
+    # or, with a managed identity, the service URIs below: the Functions identity-connection
+    # convention, so that the blob and queue triggers' connection="CVSTUDIO_STORAGE" reads the same.
+    storage: str | None = None
+    storage_blob_service_uri: str | None = Field(
+        None, validation_alias=AliasChoices("CVSTUDIO_STORAGE__blobServiceUri", "storage_blob_service_uri")
+    )
+    storage_queue_service_uri: str | None = Field(
+        None, validation_alias=AliasChoices("CVSTUDIO_STORAGE__queueServiceUri", "storage_queue_service_uri")
+    )
+    # Azure Cosmos DB (SQL API); without a key, the process's Azure identity (DefaultAzureCredential).
+    cosmos_endpoint: str | None = None
+    cosmos_key: str | None = None
+    cosmos_database: str = "cvstudio"
+    # Names in the storage account: blob containers are "<prefix>images", "<prefix>models", ...; the
+    # training queue is read by the queue trigger (queue_name="%CVSTUDIO_TRAINING_QUEUE%").
+    storage_container_prefix: str = "cvstudio-"
+    training_queue: str = "cvstudio-training"
+
+    @property
+    def on_azure(self) -> bool:
+        """Whether the stores are Azure's (else the embedded default under ``data_dir``)."""
+        return self.cosmos_endpoint is not None
 
     @field_validator("training_key", "prediction_key")
     @classmethod
@@ -53,3 +80,55 @@ class Settings(BaseSettings):
         if value not in ("all", "training", "prediction"):
             raise ValueError("role must be all, training or prediction")
         return value
+
+    @field_validator(
+        "storage", "storage_blob_service_uri", "storage_queue_service_uri", "cosmos_endpoint", "cosmos_key"
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _whole_azure_configuration(self) -> Settings:
+        uris = (self.storage_blob_service_uri, self.storage_queue_service_uri)
+        if self.storage is None and any(uris) and not all(uris):
+            raise ValueError(
+                "Azure Storage by identity needs both CVSTUDIO_STORAGE__blobServiceUri and "
+                "CVSTUDIO_STORAGE__queueServiceUri."
+            )
+        has_storage = self.storage is not None or all(uris)
+        has_cosmos = self.cosmos_endpoint is not None
+        if has_storage and not has_cosmos:
+            raise ValueError(
+                "Azure Storage is set but Cosmos DB is not: set CVSTUDIO_COSMOS_ENDPOINT too, or unset "
+                "CVSTUDIO_STORAGE to run on the embedded default."
+            )
+        if has_cosmos and not has_storage:
+            raise ValueError(
+                "Cosmos DB is set but Azure Storage is not: set CVSTUDIO_STORAGE (or its __blobServiceUri and "
+                "__queueServiceUri), or unset CVSTUDIO_COSMOS_ENDPOINT to run on the embedded default."
+            )
+        # Every instance on Azure must check the same keys: none can be made up per instance.
+        needed = {"all": ("training", "prediction"), "training": ("training",), "prediction": ("prediction",)}
+        missing = [k for k in needed[self.role] if getattr(self, f"{k}_key") is None]
+        if has_cosmos and missing:
+            names = " and ".join(f"CVSTUDIO_{k.upper()}_KEY" for k in missing)
+            raise ValueError(f"On Azure every instance must check the same keys: set {names}.")
+        return self
+
+
+class InvalidSettings(Exception):
+    """The configuration cannot start the product; the message says what to change, in one line."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings from the environment (and ``overrides``), or :class:`InvalidSettings`."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        reasons = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error.get("loc", ()))
+            message = str(error.get("msg", "")).removeprefix("Value error, ")
+            reasons.append(f"{where}: {message}" if where else message)
+        raise InvalidSettings(" ".join(reasons)) from None

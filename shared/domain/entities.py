@@ -327,6 +327,9 @@ class Iteration:
     original_publish_resource_id: str = ""
     progress: TrainingProgress | None = None
     attempts: int = 0
+    # Which snapshot blob holds what the iteration trained on: it is rewritten (as a new blob, a
+    # version up) only when images are removed from every iteration.
+    snapshot_version: int = 0
     etag: str | None = None
 
     @property
@@ -359,6 +362,7 @@ class Iteration:
             "originalPublishResourceId": self.original_publish_resource_id,
             "progress": self.progress.to_doc() if self.progress else None,
             "attempts": self.attempts,
+            "snapshotVersion": self.snapshot_version,
         }
 
     @classmethod
@@ -384,5 +388,6 @@ class Iteration:
             original_publish_resource_id=doc.get("originalPublishResourceId") or "",
             progress=TrainingProgress.from_doc(doc.get("progress")),
             attempts=doc.get("attempts", 0),
+            snapshot_version=doc.get("snapshotVersion", 0),
             etag=etag,
         )

@@ -33,8 +33,9 @@ def iteration_prefix(project_id: str, iteration_id: str) -> str:
     return f"projects/{project_id}/iterations/{iteration_id}/"
 
 
-def snapshot_key(project_id: str, iteration_id: str) -> str:
-    return iteration_prefix(project_id, iteration_id) + "snapshot.json"
+def snapshot_key(project_id: str, iteration_id: str, version: int = 0) -> str:
+    name = "snapshot.json" if version == 0 else f"snapshot.{version}.json"
+    return iteration_prefix(project_id, iteration_id) + name
 
 
 def model_key(project_id: str, iteration_id: str) -> str:

@@ -85,7 +85,9 @@ class ImageService:
             self._snapshots.drop_images(project.id, set(ids))
         kept_for_iterations = self._snapshots.referenced_images(project.id)
         for image_id in ids:
-            if self._images.delete(project.id, image_id) and image_id not in kept_for_iterations:
+            deleted = self._images.delete(project.id, image_id)
+            # allIterations also frees the bytes of an image deleted from the workspace before.
+            if (deleted or all_iterations) and image_id not in kept_for_iterations:
                 self._blobs.delete_prefix(image_prefix(project.id, image_id))
 
     # -- bytes ------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ class IterationService:
 
     def snapshot(self, project_id: str, iteration_id: str) -> tuple[Iteration, Snapshot]:
         iteration = self.get(project_id, iteration_id)
-        return iteration, self._snapshots.load(iteration.project_id, iteration.id)
+        return iteration, self._snapshots.load(iteration)
 
     def training_iterations(self) -> Iterator[Iteration]:
         """Every iteration of every project still marked Training (for the worker's recovery)."""
@@ -105,13 +105,12 @@ class IterationService:
                 f"{iteration.name} is still training; delete it once it has finished.",
                 Code.BAD_REQUEST_TRAINING_ALREADY_IN_PROGRESS,
             )
-        trained_on = {i.id for i in self._snapshots.load(project.id, iteration.id).images}
+        trained_on = {i.id for i in self._snapshots.load(iteration).images}
         self._docs.delete(project.id, iteration.id)
         still_needed = self._snapshots.referenced_images(project.id) | {i.id for i in self._images.iterate(project.id)}
         for image_id in trained_on - still_needed:
             self._blobs.delete_prefix(image_prefix(project.id, image_id))
         self._blobs.delete_prefix(iteration_prefix(project.id, iteration.id))
-        self._snapshots.forget(iteration.id)
 
     # -- changes by the trainer -------------------------------------------------------------------
 

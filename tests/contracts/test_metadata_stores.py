@@ -5,16 +5,26 @@ Each adapter supplies only a ``store`` fixture; the behaviour is the mixin's.
 
 from __future__ import annotations
 
+import random
+import threading
+import uuid
+import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.cosmos import CosmosClient
+from azure.cosmos.exceptions import CosmosResourceNotFoundError
+from urllib3.exceptions import InsecureRequestWarning
 
 from shared.domain.errors import BadRequest, Conflict, NotFound
+from shared.stores.azure.cosmos_metadata import CosmosMetadataStore
 from shared.stores.embedded.sqlite_metadata import SqliteMetadataStore
 from shared.stores.memory import MemoryMetadataStore
 from shared.stores.ports import ArrayContainsAny, ArrayEmpty, Eq, In, MetadataStore, Range
+from tests.azure_stack import AzureStack
 
 
 def _doc(i: int, **extra: Any) -> dict[str, Any]:
@@ -159,3 +169,124 @@ class TestSqliteMetadataStore(MetadataStoreContract):
             assert got.doc["name"] == "kept" and got.etag == etag
         finally:
             second.close()
+
+
+@contextmanager
+def _cosmos_client(stack: AzureStack) -> Iterator[CosmosClient]:
+    """A client of the test's own for the self-signed loopback server (the test is single-threaded, so
+    catch_warnings is safe here; the client talks to the server as soon as it is made)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InsecureRequestWarning)
+        with CosmosClient(stack.cosmos_endpoint, credential=stack.cosmos_key) as client:
+            yield client
+
+
+def _drop_database(stack: AzureStack, database: str) -> None:
+    # A test that never reached the server has no database to drop.
+    with _cosmos_client(stack) as client, suppress(CosmosResourceNotFoundError):
+        client.delete_database(database)
+
+
+class TestCosmosMetadataStore(MetadataStoreContract):
+    @pytest.fixture
+    def database(self, azure_stack: AzureStack) -> Iterator[str]:
+        name = f"test-{uuid.uuid4().hex}"
+        yield name
+        _drop_database(azure_stack, name)
+
+    @pytest.fixture
+    def store(self, azure_stack: AzureStack, database: str) -> Iterator[CosmosMetadataStore]:
+        store = CosmosMetadataStore(azure_stack.cosmos_endpoint, database, key=azure_stack.cosmos_key)
+        yield store
+        store.close()
+
+    def test_a_fresh_account_gets_its_database_and_container_on_first_use(
+        self, azure_stack: AzureStack, database: str
+    ) -> None:
+        with _cosmos_client(azure_stack) as client:
+            assert database not in [d["id"] for d in client.list_databases()]
+        store = CosmosMetadataStore(azure_stack.cosmos_endpoint, database, key=azure_stack.cosmos_key)
+        try:
+            assert store.count("thing", None) == 0
+        finally:
+            store.close()
+        with _cosmos_client(azure_stack) as client:
+            props = client.get_database_client(database).get_container_client("documents").read()
+        assert props["partitionKey"]["paths"] == ["/projectId"]
+
+    def test_first_use_from_many_threads_creates_one_container(self, store: CosmosMetadataStore) -> None:
+        errors: list[BaseException] = []
+
+        def write(i: int) -> None:
+            try:
+                store.create("thing", "p1", _doc(i))
+            except BaseException as exc:  # reported below, from the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [] and store.count("thing", "p1") == 6
+
+    def test_reads_give_back_exactly_the_document_written(self, store: CosmosMetadataStore) -> None:
+        doc = {"id": "x", "kind": "not-the-kind", "projectId": "elsewhere", "id_": 1, "value": [1, {"a": None}]}
+        etag = store.create("thing", "p1", doc)
+        assert store.read("thing", "p1", "x").doc == doc
+        assert [s.doc for s in store.query("thing", "p1").items] == [doc]
+        assert store.query("thing", "p1", [Eq("value", [1, {"a": None}])]).items[0].etag == etag
+
+    def test_one_id_under_two_kinds_is_two_documents(self, store: CosmosMetadataStore) -> None:
+        store.create("thing", "p1", _doc(1, name="thing"))
+        store.create("other", "p1", _doc(1, name="other"))
+        assert store.read("thing", "p1", "id-001").doc["name"] == "thing"
+        store.delete("other", "p1", "id-001")
+        assert store.read("thing", "p1", "id-001").doc["name"] == "thing"
+        assert store.count("other", "p1") == 0
+
+    def test_a_stale_etag_on_delete_keeps_the_document(self, store: CosmosMetadataStore) -> None:
+        first = store.create("thing", "p1", _doc(1, v=1))
+        second = store.replace("thing", "p1", _doc(1, v=2))
+        with pytest.raises(Conflict):
+            store.delete("thing", "p1", "id-001", if_match=first)
+        assert store.read("thing", "p1", "id-001").etag == second
+        store.delete("thing", "p1", "id-001", if_match=second)
+        with pytest.raises(NotFound):
+            store.delete("thing", "p1", "id-001", if_match=second)
+
+    def test_ids_cosmos_cannot_hold_are_refused_or_missing(self, store: CosmosMetadataStore) -> None:
+        with pytest.raises(BadRequest):
+            store.create("thing", "p1", {"id": "a/b"})
+        with pytest.raises(NotFound):
+            store.read("thing", "p1", "a/b")
+
+    def test_ties_and_blanks_page_like_the_memory_store(self, store: CosmosMetadataStore) -> None:
+        # Groups of equal values larger than a page, written in random order, blank values (missing, null
+        # and "") among them, and a second partition for the cross-partition case.
+        rng = random.Random(7)
+        docs = [_doc(i, group=rng.choice(["a", "b", "b", "c"])) for i in range(24)]
+        for doc, blank in zip(docs[:6], [None, "", "missing"] * 2, strict=True):
+            if blank == "missing":
+                del doc["group"]
+            else:
+                doc["group"] = blank
+        rng.shuffle(docs)
+        reference = MemoryMetadataStore()
+        for i, doc in enumerate(docs):
+            for target in (store, reference):
+                target.create("thing", "p1" if i % 3 else "p2", doc)
+        for partition in ("p1", None):
+            for descending in (False, True):
+                for limit in (4,):
+                    kwargs: dict[str, Any] = {"kind": "thing", "partition": partition, "order_by": "group"}
+                    kwargs.update(descending=descending, limit=limit)
+                    assert _all_pages(store, **kwargs) == _all_pages(reference, **kwargs), kwargs
+
+    def test_the_loopback_warning_stays_silenced_for_loopback_only(self, store: CosmosMetadataStore) -> None:
+        store.count("thing", None)
+        with pytest.raises(InsecureRequestWarning):
+            warnings.warn(
+                InsecureRequestWarning("Unverified HTTPS request is being made to host 'cvs.documents.azure.com'."),
+                stacklevel=1,
+            )

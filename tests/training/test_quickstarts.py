@@ -5,8 +5,10 @@ as they call the SDK, against our server: only the endpoint and keys differ."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import (
@@ -16,6 +18,7 @@ from azure.cognitiveservices.vision.customvision.training.models import (
 )
 from msrest.authentication import ApiKeyCredentials
 
+from tests.conftest import STORES, server_on
 from tests.servers import PREDICTION_KEY, TRAINING_KEY, RunningServer
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "custom-vision-samples"
@@ -40,8 +43,22 @@ def _train(trainer: CustomVisionTrainingClient, project_id: str):  # type: ignor
     return iteration
 
 
-def test_the_classification_quickstart(trained_server: RunningServer) -> None:
-    trainer, predictor = _clients(trained_server.endpoint)
+@pytest.fixture(scope="module", params=STORES)
+def quickstart_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """The quickstarts run on the embedded default (the package's trained server) and on Azure (a
+    server on the local Azure stack, whose trainer reads and writes Cosmos DB and Blob Storage)."""
+    if request.param == "embedded":
+        yield request.getfixturevalue("trained_server")
+        return
+    running = server_on(request.param, request, tmp_path_factory.mktemp("quickstart") / "data")
+    yield running
+    running.stop()
+
+
+def test_the_classification_quickstart(quickstart_server: RunningServer) -> None:
+    trainer, predictor = _clients(quickstart_server.endpoint)
     publish_iteration_name = "classifyModel"
     project = trainer.create_project("My New Project")
     hemlock_tag = trainer.create_tag(project.id, "Hemlock")
@@ -78,9 +95,9 @@ def test_the_classification_quickstart(trained_server: RunningServer) -> None:
 
 
 def test_the_detection_quickstart(
-    trained_server: RunningServer, detection_regions: dict[str, dict[str, float | str]]
+    quickstart_server: RunningServer, detection_regions: dict[str, dict[str, float | str]]
 ) -> None:
-    trainer, predictor = _clients(trained_server.endpoint)
+    trainer, predictor = _clients(quickstart_server.endpoint)
     publish_iteration_name = "detectModel"
     obj_detection_domain = next(
         domain for domain in trainer.get_domains() if domain.type == "ObjectDetection" and domain.name == "General"

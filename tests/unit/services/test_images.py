@@ -116,11 +116,6 @@ def test_an_image_an_iteration_trained_on_keeps_its_bytes_until_removed_from_the
     assert world.snapshot_queries.count(pid, iteration.id, ImageQuery()) == 9  # of 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Bug: delete_images(allIterations=true) of an image already gone from the workspace removes it "
-    "from the snapshots but leaves its bytes (and its image URI) behind for good",
-)
 def test_removing_from_every_iteration_an_image_already_deleted_from_the_workspace_removes_its_bytes(
     world: World,
 ) -> None:
