@@ -54,11 +54,37 @@ class Settings(BaseSettings):
     # training queue is read by the queue trigger (queue_name="%CVSTUDIO_TRAINING_QUEUE%").
     storage_container_prefix: str = "cvstudio-"
     training_queue: str = "cvstudio-training"
+    # Who runs queued training: "local" (this server's worker, in child processes: the embedded
+    # default, and the whole Azure flow on one machine) or "container-apps" (an execution of the
+    # Container Apps job ``training_job_id`` per iteration). Default: Container Apps when a job is set.
+    training_runner: str | None = None
+    # The Container Apps job's resource id (/subscriptions/.../providers/Microsoft.App/jobs/<name>).
+    training_job_id: str | None = None
+    # Azure Resource Manager's endpoint (another cloud, or a fake one in tests).
+    arm_endpoint: str = "https://management.azure.com"
+    # A training whose progress has not moved for this long is ended Failed (its job died).
+    training_stall_seconds: float = 900.0
 
     @property
     def on_azure(self) -> bool:
         """Whether the stores are Azure's (else the embedded default under ``data_dir``)."""
         return self.cosmos_endpoint is not None
+
+    @property
+    def runner(self) -> str:
+        """``local`` or ``container-apps``: see ``training_runner``."""
+        if self.training_runner is not None:
+            return self.training_runner
+        return "container-apps" if self.training_job_id else "local"
+
+    @property
+    def drop_container(self) -> str:
+        """The blob container watched for dropped images (Azure); locally ``data_dir/drop``."""
+        return f"{self.storage_container_prefix}drop"
+
+    @property
+    def drop_dir(self) -> Path:
+        return self.data_dir / "drop"
 
     @field_validator("training_key", "prediction_key")
     @classmethod
@@ -81,8 +107,21 @@ class Settings(BaseSettings):
             raise ValueError("role must be all, training or prediction")
         return value
 
+    @field_validator("training_runner")
+    @classmethod
+    def _known_runner(cls, value: str | None) -> str | None:
+        value = value.strip().lower() or None if value is not None else None
+        if value not in (None, "local", "container-apps"):
+            raise ValueError("CVSTUDIO_TRAINING_RUNNER must be local or container-apps")
+        return value
+
     @field_validator(
-        "storage", "storage_blob_service_uri", "storage_queue_service_uri", "cosmos_endpoint", "cosmos_key"
+        "storage",
+        "storage_blob_service_uri",
+        "storage_queue_service_uri",
+        "cosmos_endpoint",
+        "cosmos_key",
+        "training_job_id",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
@@ -114,6 +153,15 @@ class Settings(BaseSettings):
         if has_cosmos and missing:
             names = " and ".join(f"CVSTUDIO_{k.upper()}_KEY" for k in missing)
             raise ValueError(f"On Azure every instance must check the same keys: set {names}.")
+        if self.runner == "container-apps":
+            if not has_cosmos:
+                raise ValueError(
+                    "Training on Container Apps needs the Azure stores (CVSTUDIO_STORAGE and CVSTUDIO_COSMOS_ENDPOINT)."
+                )
+            if not self.training_job_id:
+                raise ValueError(
+                    "CVSTUDIO_TRAINING_RUNNER=container-apps needs CVSTUDIO_TRAINING_JOB_ID (the job's resource id)."
+                )
         return self
 
 
