@@ -27,6 +27,7 @@ import azure.functions as func
 import pytest
 from PIL import Image
 
+from functions.runtime import services as services_of_app
 from tests.servers import PREDICTION_KEY, TRAINING_KEY
 
 API = "/customvision/v3.4-preview/training"
@@ -109,7 +110,9 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionsHost]:
         env.setenv("CVSTUDIO_PREDICTION_KEY", PREDICTION_KEY)
         for name in ("CVSTUDIO_PUBLIC_BASE_URL", "CVSTUDIO_ROLE", "CVSTUDIO_ALLOW_PRIVATE_URLS"):
             env.delenv(name, raising=False)
-        # Importing builds the app from the environment, so (re)import only now that it is set.
+        # Importing builds the app from the environment, so (re)import only now that it is set, and
+        # forget the services an earlier import built from another environment.
+        services_of_app.cache_clear()
         if "function_app" in sys.modules:
             module = importlib.reload(sys.modules["function_app"])
         else:
@@ -133,6 +136,7 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FunctionsHost]:
             if services is not None:
                 services.meta.close()
             sys.modules.pop("function_app", None)
+            services_of_app.cache_clear()
 
 
 def json_body(response: func.HttpResponse, status: int = 200) -> Any:
