@@ -37,7 +37,7 @@ run: install
 test: install install-azure-stack
 	$(PY) -m pytest
 
-bench: install
+bench: install install-azure-stack
 	$(PY) -m benchmarks
 
 # Static checks: formatting, lint, and strict typing of the product code.

@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, str] = {
     "upload": "benchmarks.upload",
     "training": "benchmarks.training",
     "prediction": "benchmarks.prediction",
+    "stores": "benchmarks.stores",
 }
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
