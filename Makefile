@@ -8,15 +8,21 @@ STAMP := $(VENV)/.installed
 # by `make test` only (`make run` needs no Node).
 AZURE_STACK := tests/azure_stack
 AZURE_STACK_STAMP := $(AZURE_STACK)/node_modules/.installed
+# checkov, for the infrastructure checks (tests/infra): its own virtualenv, because its pinned
+# dependencies conflict with the project's; needed by `make test` only.
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= .data
 
-.PHONY: install install-azure-stack run test bench lint check clean
+.PHONY: install install-azure-stack install-infra run test bench lint check clean
 
 install: $(STAMP)
 
 install-azure-stack: $(AZURE_STACK_STAMP)
+
+install-infra: $(INFRA_STAMP)
 
 $(STAMP): requirements.txt requirements-train.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,12 +35,17 @@ $(AZURE_STACK_STAMP): $(AZURE_STACK)/package.json $(AZURE_STACK)/package-lock.js
 	cd $(AZURE_STACK) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $(AZURE_STACK_STAMP)
 
+$(INFRA_STAMP): requirements-infra.txt
+	test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --no-deps --no-compile -r requirements-infra.txt
+	touch $(INFRA_STAMP)
+
 run: install
 	$(VENV)/bin/cvstudio serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 # The tests start and stop the servers they use (real `cvstudio serve` processes on free ports,
-# Azurite and the Cosmos DB server on loopback).
-test: install install-azure-stack
+# Azurite and the Cosmos DB server on loopback); tests/infra runs checkov from $(INFRA_VENV).
+test: install install-azure-stack install-infra
 	$(PY) -m pytest
 
 bench: install install-azure-stack
@@ -50,4 +61,4 @@ lint: install
 check: lint test
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache $(AZURE_STACK)/node_modules
+	rm -rf $(VENV) $(INFRA_VENV) .pytest_cache .ruff_cache $(AZURE_STACK)/node_modules

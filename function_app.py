@@ -9,10 +9,12 @@ the Prediction API.
 
 import azure.functions as func
 
+from functions import drop_folder, training_queue
 from functions.runtime import services
 from shared.api.app import create_app
 
 app = func.AsgiFunctionApp(app=create_app(services()), http_auth_level=func.AuthLevel.ANONYMOUS)
 
 if services().settings.role != "prediction":
-    pass  # the training role's triggers are registered here
+    app.register_functions(drop_folder.bp)
+    app.register_functions(training_queue.bp)

@@ -6,14 +6,19 @@ explicitly. Nothing here connects at import time, and the adapters connect on fi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
-from shared.jobs.child_process import ChildProcessLauncher
-from shared.jobs.training_jobs import TrainingJobs
+from shared.jobs.child_process import HEARTBEAT_SECONDS, ChildProcessLauncher
+from shared.jobs.drop_watcher import DropWatcher
+from shared.jobs.launcher import JobLauncher
+from shared.jobs.training_jobs import RefusingLauncher, TrainingJobs
 from shared.jobs.worker import LocalWorker
 from shared.keys import Keys, resolve_keys
 from shared.net.url_fetch import FetchPolicy
+from shared.services.drop_ingestion import DropIngestion
 from shared.services.exports import ExportService
 from shared.services.image_labels import ImageLabels
 from shared.services.image_uploads import ImageUploads
@@ -31,14 +36,29 @@ from shared.services.stored_predictions import StoredPredictions
 from shared.services.suggestions import SuggestionService
 from shared.services.tags import TagService
 from shared.services.training import TrainingService
-from shared.settings import Settings
+from shared.settings import InvalidSettings, Settings
+from shared.stores.drop_folder import DropFolder
+from shared.stores.embedded.drop_directory import DropDirectory
 from shared.stores.embedded.file_blobs import FileBlobStore
 from shared.stores.embedded.sqlite_metadata import SqliteMetadataStore
 from shared.stores.ports import BlobStore, MetadataStore
 from shared.stores.queue import InProcessQueue, WorkQueue
 from shared.vision.inference import ModelCache
 
-__all__ = ["Services", "build_local_worker", "build_services"]
+__all__ = [
+    "Services",
+    "build_drop_ingestion",
+    "build_drop_watcher",
+    "build_job_starter",
+    "build_launcher",
+    "build_local_worker",
+    "build_services",
+    "build_training_jobs",
+]
+
+# A training on a shared queue is resumed by another server after this long without progress or
+# heartbeat from its trainer (four missed heartbeats).
+RESUME_QUIET_SECONDS = 4 * HEARTBEAT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -140,8 +160,83 @@ def build_services(
     )
 
 
+def build_launcher(services: Services) -> JobLauncher:
+    """Who runs queued training (``settings.runner``): ``cvstudio train-iteration`` in child processes
+    of this server, or an execution of the Container Apps job per iteration."""
+    settings = services.settings
+    if settings.runner == "container-apps":
+        from shared.jobs.container_apps import ContainerAppsLauncher
+
+        return ContainerAppsLauncher(settings.training_job_id or "", endpoint=settings.arm_endpoint)
+    return ChildProcessLauncher(
+        settings.data_dir, heartbeat=lambda job: services.iterations.heartbeat(job.project_id, job.iteration_id)
+    )
+
+
+def build_training_jobs(services: Services, launcher: JobLauncher) -> TrainingJobs:
+    """The TrainIteration handler over ``launcher`` (from :func:`build_launcher`)."""
+    elsewhere = services.settings.runner == "container-apps"
+    return TrainingJobs(services.projects, services.iterations, launcher, starts_elsewhere=elsewhere)
+
+
+def build_job_starter(services: Services) -> TrainingJobs:
+    """The queue trigger's handler: it only ever starts Container Apps job executions. A Function App
+    that cannot (no job, a malformed job id) refuses every start with what to fix, so that each
+    queued iteration ends ``Failed`` saying so rather than waiting for the queue to give up."""
+    settings = services.settings
+    if settings.runner != "container-apps":
+        reason = (
+            "the Function App starts each training as an execution of a Container Apps job, and none is "
+            "configured: set CVSTUDIO_TRAINING_JOB_ID to the job's resource id (CVSTUDIO_TRAINING_RUNNER=local "
+            "is for `cvstudio serve`)."
+        )
+        launcher: JobLauncher = RefusingLauncher(reason)
+    else:
+        try:
+            launcher = build_launcher(services)
+        except InvalidSettings as exc:
+            launcher = RefusingLauncher(str(exc))
+    return TrainingJobs(services.projects, services.iterations, launcher, starts_elsewhere=True)
+
+
 def build_local_worker(services: Services) -> LocalWorker:
-    """The worker of ``cvstudio serve``: queued training in child processes of this server."""
-    launcher = ChildProcessLauncher(services.settings.data_dir)
-    handlers = TrainingJobs(services.projects, services.iterations, launcher)
-    return LocalWorker(services.queue, handlers, launcher, services.training)
+    """The worker of ``cvstudio serve``: queued training in child processes of this server, or, with
+    the Container Apps runner, executions of the job started from here and stalled trainings ended."""
+    launcher = build_launcher(services)
+    handlers = build_training_jobs(services, launcher)
+    sweep: Callable[[], object] | None = None
+    resume_quiet_for = None
+    if services.settings.runner == "container-apps":
+        sweep = partial(services.iterations.fail_stalled, services.settings.training_stall_seconds)
+    elif services.settings.on_azure:  # local trainers on a queue that other servers share
+        resume_quiet_for = RESUME_QUIET_SECONDS
+        sweep = partial(services.training.resume_unfinished, RESUME_QUIET_SECONDS)
+    return LocalWorker(
+        services.queue, handlers, launcher, services.training, sweep=sweep, resume_quiet_for=resume_quiet_for
+    )
+
+
+def build_drop_ingestion(services: Services) -> DropIngestion:
+    """The drop-folder ingestion on the settings' drop folder: the blob container
+    ``drop_container`` on Azure (the blob trigger's), else the directory ``drop_dir``."""
+    settings = services.settings
+    folder: DropFolder
+    if settings.on_azure:
+        from shared.stores.azure.connections import blob_service
+        from shared.stores.azure.drop_container import DropContainer
+
+        folder = DropContainer(
+            blob_service(settings.storage, settings.storage_blob_service_uri), settings.drop_container
+        )
+    else:
+        folder = DropDirectory(settings.drop_dir)
+    return DropIngestion(folder, services.projects, services.tags, services.uploads, services.labels)
+
+
+def build_drop_watcher(services: Services) -> DropWatcher | None:
+    """The watcher of ``cvstudio serve``'s local drop folder (``<data dir>/drop``, made here), on the
+    embedded default only: on Azure the blob trigger ingests the drop container."""
+    if services.settings.on_azure:
+        return None
+    services.settings.drop_dir.mkdir(parents=True, exist_ok=True)
+    return DropWatcher(build_drop_ingestion(services))

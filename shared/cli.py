@@ -31,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from shared.api.app import create_app
-    from shared.bootstrap import build_local_worker, build_services
+    from shared.bootstrap import build_drop_watcher, build_local_worker, build_services
 
     settings = _settings(args)
     services = build_services(settings)
@@ -49,9 +49,14 @@ def _serve(args: argparse.Namespace) -> int:
     )
     worker = build_local_worker(services)
     worker.start()
+    drops = build_drop_watcher(services)  # the local drop folder (embedded default; Azure: the blob trigger)
+    if drops is not None:
+        drops.start()
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     finally:
+        if drops is not None:
+            drops.stop()
         worker.stop()
     return 0
 

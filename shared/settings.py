@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # training queue is read by the queue trigger (queue_name="%CVSTUDIO_TRAINING_QUEUE%").
     storage_container_prefix: str = "cvstudio-"
     training_queue: str = "cvstudio-training"
+    # The drop folder on Azure: the blob container whose files the blob trigger ingests
+    # (path="%CVSTUDIO_DROP_CONTAINER%/{name}"); on the embedded default, ``drop_dir``.
+    drop_container: str = "cvstudio-drop"
     # Who runs queued training: "local" (this server's worker, in child processes: the embedded
     # default, and the whole Azure flow on one machine) or "container-apps" (an execution of the
     # Container Apps job ``training_job_id`` per iteration). Default: Container Apps when a job is set.
@@ -78,12 +81,8 @@ class Settings(BaseSettings):
         return "container-apps" if self.training_job_id else "local"
 
     @property
-    def drop_container(self) -> str:
-        """The blob container watched for dropped images (Azure); locally ``data_dir/drop``."""
-        return f"{self.storage_container_prefix}drop"
-
-    @property
     def drop_dir(self) -> Path:
+        """The local drop folder that ``cvstudio serve`` watches on the embedded default."""
         return self.data_dir / "drop"
 
     @field_validator("training_key", "prediction_key")

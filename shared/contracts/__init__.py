@@ -11,4 +11,5 @@ instead of misreading it (:mod:`shared.domain.versioning`).
     snapshot.py      what an iteration trains on (images, tags, labels)
     manifest.py      model.json: what the prediction path needs beside the ONNX file
     evaluation.py    evaluation.json: the held-out predictions behind the iteration's metrics
+    drop_result.py   <file>.result.json: what became of a file dropped into the drop folder
 """

@@ -326,7 +326,13 @@ class Iteration:
     publish_name: str = ""
     original_publish_resource_id: str = ""
     progress: TrainingProgress | None = None
+    # When the progress last moved (or the iteration was queued, or its job started): a training
+    # whose progress stands still too long has lost its trainer (see IterationService.fail_stalled).
+    progress_at: str | None = None
     attempts: int = 0
+    # Why the training job could not be started yet (the last refused or failed start), kept for
+    # the reason the iteration gets if it never starts.
+    start_error: str | None = None
     # Which snapshot blob holds what the iteration trained on: it is rewritten (as a new blob, a
     # version up) only when images are removed from every iteration.
     snapshot_version: int = 0
@@ -361,7 +367,9 @@ class Iteration:
             Iteration.PUBLISH_NAME: self.publish_name,
             "originalPublishResourceId": self.original_publish_resource_id,
             "progress": self.progress.to_doc() if self.progress else None,
+            "progressAt": self.progress_at,
             "attempts": self.attempts,
+            "startError": self.start_error,
             "snapshotVersion": self.snapshot_version,
         }
 
@@ -387,7 +395,9 @@ class Iteration:
             publish_name=doc.get(Iteration.PUBLISH_NAME) or "",
             original_publish_resource_id=doc.get("originalPublishResourceId") or "",
             progress=TrainingProgress.from_doc(doc.get("progress")),
+            progress_at=doc.get("progressAt"),
             attempts=doc.get("attempts", 0),
+            start_error=doc.get("startError"),
             snapshot_version=doc.get("snapshotVersion", 0),
             etag=etag,
         )

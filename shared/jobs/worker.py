@@ -1,14 +1,20 @@
 """The local training worker of ``cvstudio serve``: queued jobs, one at a time, on a thread.
 
-On start it enqueues again every iteration still marked ``Training`` (the server was stopped
-mid-training), then reads the work queue and dispatches each message
-(:func:`shared.jobs.dispatch.dispatch`), as the queue trigger does in Azure.
+On start it enqueues again the iterations still marked ``Training`` (the server was stopped
+mid-training: every one on a queue of its own; on a queue that several servers share, those quiet
+for ``resume_quiet_for`` seconds), then reads the work queue and dispatches each message
+(:func:`shared.jobs.dispatch.dispatch`), as the queue trigger does in Azure. It also runs ``sweep``
+every ``sweep_every`` seconds: with the Container Apps runner, ending trainings whose job went
+silent (as the timer trigger does in Azure); with local trainers on a shared queue, resuming the
+trainings of a server that is gone.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from shared.domain.versioning import ContractError
 from shared.jobs.dispatch import JobHandlers, dispatch
@@ -21,21 +27,33 @@ __all__ = ["LocalWorker"]
 log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.5
+_SWEEP_SECONDS = 60.0
 
 
 class LocalWorker:
     def __init__(
-        self, queue: WorkQueue, handlers: JobHandlers, launcher: JobLauncher, training: TrainingService
+        self,
+        queue: WorkQueue,
+        handlers: JobHandlers,
+        launcher: JobLauncher,
+        training: TrainingService,
+        *,
+        sweep: Callable[[], object] | None = None,
+        sweep_every: float = _SWEEP_SECONDS,
+        resume_quiet_for: float | None = None,
     ) -> None:
         self._queue = queue
         self._handlers = handlers
         self._launcher = launcher
         self._training = training
+        self._sweep = sweep
+        self._sweep_every = sweep_every
+        self._resume_quiet_for = resume_quiet_for
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        resumed = self._training.resume_unfinished()
+        resumed = self._training.resume_unfinished(self._resume_quiet_for)
         if resumed:
             log.info("resuming %d unfinished training(s)", resumed)
         self._thread = threading.Thread(target=self._loop, name="training-worker", daemon=True)
@@ -48,7 +66,14 @@ class LocalWorker:
             self._thread.join(timeout=30)
 
     def _loop(self) -> None:
+        swept = float("-inf")
         while not self._stopping.is_set():
+            if self._sweep is not None and time.monotonic() - swept >= self._sweep_every:
+                swept = time.monotonic()
+                try:
+                    self._sweep()
+                except Exception:
+                    log.exception("training sweep error")
             message = self._queue.get(timeout=_POLL_SECONDS)
             if message is None:
                 continue

@@ -3,18 +3,24 @@
 An iteration is created ``Training`` by a train request (:mod:`shared.services.training`); the
 trainer then reports progress and moves it to ``Completed`` or ``Failed``, which frees the
 project's training lock.
+
+When the trainer runs elsewhere (a Container Apps job execution), what starts it claims the start
+(:meth:`IterationService.claim_start`: one execution per iteration, however often its message is
+delivered), and a training whose progress stands still for too long has lost its trainer:
+:meth:`IterationService.fail_stalled` ends it ``Failed`` with the reason.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 from shared.contracts.snapshot import Snapshot
-from shared.domain.clock import utc_now
+from shared.domain.clock import utc_ago, utc_now
 from shared.domain.entities import Image, Iteration, TrainingProgress
 from shared.domain.enums import IterationStatus
-from shared.domain.errors import BadRequest, Code
+from shared.domain.errors import BadRequest, Code, NotFound
 from shared.domain.limits import MAX_ITERATIONS_PER_PROJECT
 from shared.domain.validation import check_name
 from shared.services.artifact_keys import image_prefix, iteration_prefix
@@ -122,8 +128,24 @@ class IterationService:
         self.update(
             project_id,
             iteration_id,
-            lambda i: i.with_changes(progress=progress) if i.status == IterationStatus.TRAINING else i,
+            lambda i: (
+                i.with_changes(progress=progress, progress_at=utc_now()) if i.status == IterationStatus.TRAINING else i
+            ),
         )
+
+    def heartbeat(self, project_id: str, iteration_id: str) -> None:
+        """The trainer is alive (its launcher sees it run): the stall and resume clocks restart."""
+        self.update(
+            project_id,
+            iteration_id,
+            lambda i: i.with_changes(progress_at=utc_now()) if i.status == IterationStatus.TRAINING else i,
+        )
+
+    def quiet_training(self, quiet_seconds: float) -> Iterator[Iteration]:
+        """The iterations still Training whose progress (or trainer's heartbeat) has not moved for
+        ``quiet_seconds``: their trainer is gone."""
+        cutoff = utc_ago(timedelta(seconds=quiet_seconds))
+        return (i for i in self.training_iterations() if _progress_time(i) < cutoff)
 
     def complete(self, project_id: str, iteration_id: str, seconds: float) -> Iteration:
         done = self.update(
@@ -152,3 +174,105 @@ class IterationService:
 
     def begin_attempt(self, project_id: str, iteration_id: str) -> Iteration:
         return self.update(project_id, iteration_id, lambda i: i.with_changes(attempts=i.attempts + 1))
+
+    # -- a trainer started elsewhere (a Container Apps job execution) ------------------------------
+
+    def claim_start(self, project_id: str, iteration_id: str) -> bool:
+        """Claim the start of the iteration's one job execution: False when it is not Training, or
+        its job was started (or is being started) already: a message delivered twice starts nothing."""
+        claimed = False
+
+        def claim(current: Iteration) -> Iteration | None:
+            nonlocal claimed
+            claimed = current.status == IterationStatus.TRAINING and current.attempts == 0
+            return current.with_changes(attempts=1, last_modified=utc_now()) if claimed else None
+
+        self._docs.update(project_id, iteration_id, claim)
+        return claimed
+
+    def start_failed(self, project_id: str, iteration_id: str, reason: str) -> None:
+        """The claimed start did not happen (it will be tried again): free the claim, keep the reason."""
+        self.update(project_id, iteration_id, lambda i: i.with_changes(attempts=0, start_error=reason))
+
+    def job_started(self, project_id: str, iteration_id: str, what: str) -> None:
+        """The job execution was accepted: the iteration is "starting", and its progress clock restarts."""
+        self.update(
+            project_id,
+            iteration_id,
+            lambda i: (
+                i.with_changes(progress=TrainingProgress(f"starting: {what}", 0), progress_at=utc_now())
+                if i.status == IterationStatus.TRAINING
+                else i
+            ),
+        )
+
+    def not_started(self, project_id: str, iteration_id: str, attempts: int) -> Iteration | None:
+        """The queue gave up on the iteration's message after ``attempts`` deliveries: if its job
+        never started, it ends ``Failed`` with the last reason its start failed."""
+        if self._projects.find(project_id) is None:
+            return None
+        iteration = self._docs.find(project_id, iteration_id)
+        if iteration is None or iteration.status != IterationStatus.TRAINING or iteration.attempts > 0:
+            return None  # gone, ended, or its job started after all
+        why = iteration.start_error or "no reason was recorded; see the training Function App's log"
+        return self.fail(project_id, iteration_id, f"Training could not be started after {attempts} attempts: {why}")
+
+    def fail_stalled(self, stall_seconds: float) -> list[Iteration]:
+        """End ``Failed`` every iteration still Training whose progress has not moved for
+        ``stall_seconds`` (its job died, or never started); returns those it ended. The clock is the
+        last progress report, else when the job started, else when the iteration was queued."""
+        cutoff = utc_ago(timedelta(seconds=stall_seconds))
+        ended = []
+        for iteration in list(self.training_iterations()):
+            if _progress_time(iteration) < cutoff:
+                failed = self._fail_if_stalled(iteration, cutoff, stall_seconds)
+                if failed is not None:
+                    ended.append(failed)
+        return ended
+
+    def _fail_if_stalled(self, iteration: Iteration, cutoff: str, stall_seconds: float) -> Iteration | None:
+        failed = False
+
+        def fail(current: Iteration) -> Iteration | None:
+            nonlocal failed
+            failed = current.status == IterationStatus.TRAINING and _progress_time(current) < cutoff
+            if not failed:
+                return None  # it moved, or ended, since it was listed
+            return current.with_changes(
+                status=IterationStatus.FAILED,
+                training_error_details=_stalled_reason(current, stall_seconds),
+                progress=None,
+                last_modified=utc_now(),
+            )
+
+        try:
+            updated = self._docs.update(iteration.project_id, iteration.id, fail)
+        except NotFound:
+            return None  # deleted with its project meanwhile
+        if not failed:
+            return None
+        log.warning("iteration %s failed: %s", iteration.id, updated.training_error_details)
+        self._lock.release(iteration.project_id, iteration.id)
+        return updated
+
+
+def _progress_time(iteration: Iteration) -> str:
+    # Documents written before progressAt existed: every progress report also set lastModified.
+    return iteration.progress_at or iteration.last_modified
+
+
+def _minutes(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}" if minutes >= 1 else f"{round(seconds)} seconds"
+
+
+def _stalled_reason(iteration: Iteration, stall_seconds: float) -> str:
+    if iteration.attempts == 0:
+        why = f" (the last try: {iteration.start_error})" if iteration.start_error else ""
+        return f"The training job did not start within {_minutes(stall_seconds)}{why}; train again."
+    stage = iteration.progress.stage if iteration.progress else "starting"
+    return (
+        f"The training job stopped reporting progress: nothing for {_minutes(stall_seconds)} since "
+        f"'{stage}' ({_progress_time(iteration)}). It probably died (out of memory, or its time limit "
+        "ended it); train again, and see the job execution's log for more."
+    )

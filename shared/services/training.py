@@ -121,6 +121,7 @@ class TrainingService:
             fingerprint=fingerprint,
             selected_tags=tuple(t.id for t in snapshot.regular_tags),
             progress=TrainingProgress("queued", 0),
+            progress_at=now,
         )
         self._lock.acquire(project.id, iteration.id, self._still_training(project.id))
         try:
@@ -136,10 +137,15 @@ class TrainingService:
         """Ask for the iteration to be trained (again, when a stopped server resumes it)."""
         self._queue.put(encode(TrainIteration(iteration.project_id, iteration.id)))
 
-    def resume_unfinished(self) -> int:
-        """Enqueue every iteration still marked Training (the server stopped mid-training)."""
+    def resume_unfinished(self, quiet_for: float | None = None) -> int:
+        """Enqueue again the iterations still marked Training: every one (``quiet_for`` None: one
+        server, whose stop interrupted them), or those quiet for ``quiet_for`` seconds (a queue that
+        several servers share: the others' trainings are alive and keep their clocks moving)."""
         resumed = 0
-        for iteration in self._iterations.training_iterations():
+        found = (
+            self._iterations.training_iterations() if quiet_for is None else self._iterations.quiet_training(quiet_for)
+        )
+        for iteration in found:
             self.enqueue(iteration)
             resumed += 1
         return resumed

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from shared.contracts.jobs import TrainIteration
+from shared.domain.clock import utc_ago
 from shared.domain.entities import Iteration
 from shared.domain.enums import IterationStatus, TrainingType
 from shared.domain.errors import BadRequest, Code, NotFound
@@ -235,6 +238,21 @@ def test_resuming_enqueues_every_iteration_still_training(world: World) -> None:
     world.finish(second.iteration)
     assert world.training.resume_unfinished() == 1
     assert world.messages() == [TrainIteration(first.project_id, first.iteration.id)]
+
+
+def test_on_a_shared_queue_only_the_trainings_whose_trainer_went_quiet_are_resumed(world: World) -> None:
+    alive = red_green_project(world, "Alive")
+    gone = red_green_project(world, "Gone")
+    world.messages()  # the two trainings' own messages, taken by the servers that train them
+    world.iterations.update(
+        gone.project_id, gone.iteration.id, lambda i: i.with_changes(progress_at=utc_ago(timedelta(minutes=3)))
+    )
+    world.iterations.heartbeat(alive.project_id, alive.iteration.id)
+    assert world.training.resume_unfinished(quiet_for=120) == 1
+    assert world.messages() == [TrainIteration(gone.project_id, gone.iteration.id)]
+    # Its new trainer's heartbeat restarts the clock: no other server resumes it again.
+    world.iterations.heartbeat(gone.project_id, gone.iteration.id)
+    assert world.training.resume_unfinished(quiet_for=120) == 0
 
 
 def test_two_concurrent_train_calls_start_one_training_whenever_the_second_arrives() -> None:

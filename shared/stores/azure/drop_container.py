@@ -1,0 +1,78 @@
+"""The drop folder on Azure: one blob container (``CVSTUDIO_DROP_CONTAINER``, default ``cvstudio-drop``).
+
+The blob trigger (:mod:`functions.drop_folder`) fires for every blob written into it; this adapter
+lists, reads and writes the container's blobs for the ingestion. The container is created on first
+use, once per process, like the other containers. A move is a copy of the bytes then a delete (drop
+files are images and annotation files: megabytes at most). Every SDK exception is translated into
+:mod:`shared.domain.errors` before it leaves this module.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient, ContainerClient
+
+from shared.domain.errors import NotFound, ServerError
+from shared.stores.drop_folder import DropEntry, check_name
+
+__all__ = ["DropContainer"]
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except ResourceNotFoundError as exc:
+        raise NotFound(f"No file {what} in the drop container.") from exc
+    except ClientAuthenticationError as exc:
+        raise ServerError(f"Blob Storage refused this service's credentials ({what}): {exc.message}") from exc
+    except AzureError as exc:
+        raise ServerError(f"Blob Storage failed on the drop container ({what}): {exc.message}") from exc
+
+
+class DropContainer:
+    def __init__(self, service: BlobServiceClient, container: str) -> None:
+        self._service = service
+        self._client: ContainerClient = service.get_container_client(container)
+        self._ready = False
+        self._lock = threading.Lock()
+
+    @property
+    def container_name(self) -> str:
+        return str(self._client.container_name)
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        with self._lock:
+            if not self._ready:
+                with suppress(ResourceExistsError):
+                    self._client.create_container()
+                self._ready = True
+
+    def list(self, prefix: str = "") -> list[DropEntry]:
+        with _translated(prefix or "(all)"):
+            self._ensure()
+            return [
+                DropEntry(blob.name, int(blob.size or 0), blob.last_modified.timestamp() if blob.last_modified else 0.0)
+                for blob in self._client.list_blobs(name_starts_with=prefix or None)
+            ]
+
+    def read(self, name: str) -> bytes:
+        with _translated(name):
+            return self._client.download_blob(check_name(name)).readall()
+
+    def write(self, name: str, data: bytes) -> None:
+        with _translated(name):
+            self._ensure()
+            self._client.upload_blob(check_name(name), data, overwrite=True)
+
+    def move(self, name: str, to: str) -> None:
+        data = self.read(name)
+        self.write(to, data)
+        with _translated(name), suppress(ResourceNotFoundError):
+            self._client.delete_blob(check_name(name), delete_snapshots="include")
