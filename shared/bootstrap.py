@@ -56,6 +56,9 @@ __all__ = [
     "build_training_jobs",
 ]
 
+# Images of an upload batch stored at once (each one's store calls wait on the stores, not the CPU).
+UPLOAD_PARALLEL = 8
+
 # A training on a shared queue is resumed by another server after this long without progress or
 # heartbeat from its trainer (four missed heartbeats).
 RESUME_QUIET_SECONDS = 4 * HEARTBEAT_SECONDS
@@ -130,7 +133,7 @@ def build_services(
     projects = ProjectService(meta, blobs)
     tags = TagService(meta, projects)
     snapshots = SnapshotStore(meta, blobs)
-    uploads = ImageUploads(meta, blobs, projects, tags, downloads)
+    uploads = ImageUploads(meta, blobs, projects, tags, downloads, parallel=UPLOAD_PARALLEL)
     iterations = IterationService(meta, blobs, projects, snapshots)
     artifacts = ModelArtifacts(blobs)
     stored_predictions = StoredPredictions(meta, blobs, projects, tags, uploads)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from shared.domain.clock import utc_now
@@ -118,8 +119,14 @@ class ImageUploads:
         projects: ProjectService,
         tags: TagService,
         downloads: ImageDownloads,
+        *,
+        parallel: int = 1,
     ) -> None:
         self._images = Documents(meta, Image)
+        # Images of a batch are stored ``parallel`` at a time, by one pool for every request: a
+        # store a network away (Cosmos DB, Blob Storage) answers each call in milliseconds, which
+        # one-by-one would add up over a 64-image batch.
+        self._pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="uploads") if parallel > 1 else None
         self._blobs = blobs
         self._projects = projects
         self._tags = tags
@@ -180,7 +187,24 @@ class ImageUploads:
                     check_region(r.left, r.top, r.width, r.height)
                 except BadRequest as exc:
                     raise BadRequest(f"Image {n} ({item.source or 'unnamed'}): {exc.message}", exc.code) from None
-        return ImageCreateSummary([self._create_one(target, item, batch_tags, pairs) for item in items], target.tags)
+
+        def create(n: int) -> ImageCreateResult:
+            return self._create_one(target, items[n], batch_tags, pairs)
+
+        # The first copy of some bytes in a batch is the one stored (OK), a later copy its duplicate:
+        # later copies wait until every first copy is stored.
+        firsts: list[int] = []
+        repeats: list[int] = []
+        seen: set[bytes] = set()
+        for n, item in enumerate(items):
+            (repeats if item.data is not None and item.data in seen else firsts).append(n)
+            if item.data is not None:
+                seen.add(item.data)
+        results: dict[int, ImageCreateResult] = {}
+        for group in (firsts, repeats):
+            stored = self._pool.map(create, group) if self._pool and len(group) > 1 else map(create, group)
+            results.update(zip(group, stored, strict=True))
+        return ImageCreateSummary([results[n] for n in range(len(items))], target.tags)
 
     def _create_one(
         self, target: UploadTarget, item: NewImage, batch_tags: list[str], metadata: dict[str, str]

@@ -8,11 +8,11 @@ with an old modification time (``cp -p``) still reads as new.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from shared.domain.errors import NotFound
 from shared.stores.drop_folder import DropEntry, check_name
+from shared.stores.embedded.atomic_files import write_atomically
 
 __all__ = ["DropDirectory"]
 
@@ -51,16 +51,7 @@ class DropDirectory:
             raise NotFound(f"No file {name} in the drop folder.") from None
 
     def write(self, name: str, data: bytes) -> None:
-        target = self._path(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".cvstudio-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self._path(name), data)
 
     def move(self, name: str, to: str) -> None:
         source, target = self._path(name), self._path(to)

@@ -7,13 +7,12 @@ restart after a crash) sees either the old bytes or the new, never half a file.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 from shared.domain.errors import NotFound
+from shared.stores.embedded.atomic_files import write_atomically
 from shared.stores.ports import BlobInfo
 
 __all__ = ["FileBlobStore"]
@@ -33,16 +32,7 @@ class FileBlobStore:
         return self._root.joinpath(*parts)
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> BlobInfo:
-        target = self._file(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(self._file(key), data)
         return BlobInfo(key, len(data), hashlib.sha256(data).hexdigest())
 
     def get(self, key: str) -> bytes:

@@ -3,6 +3,9 @@ and malformed batches are refused before anything is stored."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 
 from shared.domain.entities import Image
@@ -11,6 +14,7 @@ from shared.domain.errors import BadRequest, Code, NotFound
 from shared.domain.labelling import RegionInput
 from shared.services.image_query import ImageQuery
 from shared.services.image_uploads import NewImage
+from shared.stores.memory import MemoryMetadataStore
 from tests.unit.services.fakes import DETECTION, RacingStore, World, jpeg, png
 
 UNKNOWN = "1b4e28ba-2fa1-11d2-883f-0016d3cca427"
@@ -62,6 +66,33 @@ def test_the_same_bytes_twice_in_one_batch_are_one_image(world: World) -> None:
     summary = world.upload(project.id, [NewImage("a", jpeg(1)), NewImage("b", jpeg(1))])
     assert [r.status for r in summary.images] == ["OK", "OKDuplicate"]
     assert world.images.count_images(project.id, ImageQuery()) == 1
+
+
+class SlowFirstWrites(MemoryMetadataStore):
+    """Each image's first create takes a while: a later copy stored alongside would overtake it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def create(self, kind: str, partition: str, doc: dict[str, Any]) -> str:
+        if kind == Image.KIND and doc["id"] not in self._seen:
+            self._seen.add(doc["id"])
+            time.sleep(0.05)
+        return super().create(kind, partition, doc)
+
+
+def test_in_a_batch_stored_in_parallel_the_first_copy_of_each_image_is_the_stored_one() -> None:
+    world = World(SlowFirstWrites())
+    project = world.projects.create("Many")
+    order = [n % 6 for n in range(14)]  # 6 images; their later copies interleaved with first ones
+    summary = world.upload(project.id, [NewImage(f"{n}-{i}", jpeg(n)) for i, n in enumerate(order)])
+    expected = ["OK" if order.index(n) == i else "OKDuplicate" for i, n in enumerate(order)]
+    assert [r.status for r in summary.images] == expected
+    assert [r.source_url for r in summary.images] == [f"{n}-{i}" for i, n in enumerate(order)]
+    ids = [r.image.id if r.image else None for r in summary.images]
+    assert all(ids[i] == ids[order.index(n)] for i, n in enumerate(order))
+    assert world.images.count_images(project.id, ImageQuery()) == 6
 
 
 def test_the_same_bytes_in_two_projects_are_two_images(world: World) -> None:
