@@ -38,9 +38,17 @@ def _serve(args: argparse.Namespace) -> int:
     app = create_app(services)
     base = f"http://{args.host}:{args.port}"
     where = "kept in " + str(settings.data_dir / "keys.json") if services.keys.generated else "from the environment"
+    if settings.on_azure:
+        cosmos = f"Cosmos DB {settings.cosmos_endpoint} (database {settings.cosmos_database})"
+        stores = f"  stores:          {cosmos}, Azure Storage\n"
+    else:
+        stores = (
+            f"  data dir:        {settings.data_dir.resolve()}\n"
+            f"  drop folder:     {settings.drop_dir.resolve()}/<project>/<tag>/  (files become training images)\n"
+        )
     print(
         f"cvstudio is serving the Custom Vision API at {base}\n"
-        f"  data dir:        {settings.data_dir.resolve()}\n"
+        f"{stores}"
         f"  endpoint:        {base}  (use it as ENDPOINT in the Custom Vision SDK)\n"
         f"  training key:    {services.keys.training}  ({where})\n"
         f"  prediction key:  {services.keys.prediction}\n"
