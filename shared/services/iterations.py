@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 from shared.contracts.snapshot import Snapshot
 from shared.domain.clock import utc_ago, utc_now
@@ -123,23 +124,21 @@ class IterationService:
     def update(self, project_id: str, iteration_id: str, change: Callable[[Iteration], Iteration]) -> Iteration:
         return self._docs.update(project_id, iteration_id, lambda i: change(i).with_changes(last_modified=utc_now()))
 
-    def report_progress(self, project_id: str, iteration_id: str, stage: str, percent: int) -> None:
-        progress = TrainingProgress(stage, max(0, min(100, percent)))
-        self.update(
+    def _while_training(self, project_id: str, iteration_id: str, **changes: Any) -> Iteration:
+        """Apply ``changes`` if the iteration is still Training: a late report never touches an ended one."""
+        return self.update(
             project_id,
             iteration_id,
-            lambda i: (
-                i.with_changes(progress=progress, progress_at=utc_now()) if i.status == IterationStatus.TRAINING else i
-            ),
+            lambda i: i.with_changes(**changes) if i.status == IterationStatus.TRAINING else i,
         )
+
+    def report_progress(self, project_id: str, iteration_id: str, stage: str, percent: int) -> None:
+        progress = TrainingProgress(stage, max(0, min(100, percent)))
+        self._while_training(project_id, iteration_id, progress=progress, progress_at=utc_now())
 
     def heartbeat(self, project_id: str, iteration_id: str) -> None:
         """The trainer is alive (its launcher sees it run): the stall and resume clocks restart."""
-        self.update(
-            project_id,
-            iteration_id,
-            lambda i: i.with_changes(progress_at=utc_now()) if i.status == IterationStatus.TRAINING else i,
-        )
+        self._while_training(project_id, iteration_id, progress_at=utc_now())
 
     def quiet_training(self, quiet_seconds: float) -> Iterator[Iteration]:
         """The iterations still Training whose progress (or trainer's heartbeat) has not moved for
@@ -160,14 +159,8 @@ class IterationService:
 
     def fail(self, project_id: str, iteration_id: str, reason: str) -> Iteration:
         log.warning("iteration %s failed: %s", iteration_id, reason)
-        failed = self.update(
-            project_id,
-            iteration_id,
-            lambda i: (
-                i.with_changes(status=IterationStatus.FAILED, training_error_details=reason, progress=None)
-                if i.status == IterationStatus.TRAINING
-                else i
-            ),
+        failed = self._while_training(
+            project_id, iteration_id, status=IterationStatus.FAILED, training_error_details=reason, progress=None
         )
         self._lock.release(project_id, iteration_id)
         return failed
@@ -196,15 +189,8 @@ class IterationService:
 
     def job_started(self, project_id: str, iteration_id: str, what: str) -> None:
         """The job execution was accepted: the iteration is "starting", and its progress clock restarts."""
-        self.update(
-            project_id,
-            iteration_id,
-            lambda i: (
-                i.with_changes(progress=TrainingProgress(f"starting: {what}", 0), progress_at=utc_now())
-                if i.status == IterationStatus.TRAINING
-                else i
-            ),
-        )
+        starting = TrainingProgress(f"starting: {what}", 0)
+        self._while_training(project_id, iteration_id, progress=starting, progress_at=utc_now())
 
     def not_started(self, project_id: str, iteration_id: str, attempts: int) -> Iteration | None:
         """The queue gave up on the iteration's message after ``attempts`` deliveries: if its job

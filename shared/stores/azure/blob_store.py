@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -37,6 +36,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettings
 
 from shared.domain.errors import Conflict, NotFound, ServerError
+from shared.stores.azure.connections import CreatedOnce
 from shared.stores.ports import BlobInfo
 
 __all__ = ["CONTAINER_ROLES", "AzureBlobStore", "container_role"]
@@ -96,8 +96,7 @@ class AzureBlobStore:
             raise ValueError(f"not valid blob container names: {', '.join(bad)}")
         self._service = service
         self._names = names
-        self._ready: set[str] = set()
-        self._lock = threading.Lock()
+        self._containers = CreatedOnce(service.create_container)
 
     def container_name(self, key: str) -> str:
         """The name of the container that holds ``key``."""
@@ -106,27 +105,17 @@ class AzureBlobStore:
     def _container(self, key: str) -> ContainerClient:
         return self._service.get_container_client(self.container_name(key))
 
-    def _ensure(self, name: str) -> None:
-        if name in self._ready:
-            return
-        with self._lock:
-            if name in self._ready:
-                return
-            with suppress(ResourceExistsError):
-                self._service.create_container(name)
-            self._ready.add(name)
-
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> BlobInfo:
         container = self._container(key)
         settings = ContentSettings(content_type=content_type)
         with _translated(key):
-            self._ensure(container.container_name)
+            self._containers.ensure(container.container_name)
             try:
                 container.upload_blob(key, data, overwrite=True, content_settings=settings)
             except ResourceNotFoundError:
                 # The container was deleted since this process created it: create it again, once.
-                self._ready.discard(container.container_name)
-                self._ensure(container.container_name)
+                self._containers.forget(container.container_name)
+                self._containers.ensure(container.container_name)
                 container.upload_blob(key, data, overwrite=True, content_settings=settings)
         return BlobInfo(key, len(data), hashlib.sha256(data).hexdigest())
 

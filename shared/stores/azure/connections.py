@@ -15,12 +15,15 @@ the SDK clients open connections on their first request.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from contextlib import suppress
 
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-__all__ = ["blob_service", "default_credential", "queue_service"]
+__all__ = ["CreatedOnce", "blob_service", "default_credential", "queue_service"]
 
 _credential: TokenCredential | None = None
 _credential_lock = threading.Lock()
@@ -74,3 +77,28 @@ def queue_service(
     if is_connection_string:
         return QueueServiceClient.from_connection_string(value)
     return QueueServiceClient(value, credential=credential or default_credential())
+
+
+class CreatedOnce:
+    """Containers and queues are created on first use, once per process (never at import or
+    construction): ``ensure(name)`` calls ``create(name)`` the first time, under a lock, and a
+    creation that finds the thing there already counts as done."""
+
+    def __init__(self, create: Callable[[str], object]) -> None:
+        self._create = create
+        self._done: set[str] = set()
+        self._lock = threading.Lock()
+
+    def ensure(self, name: str) -> None:
+        if name in self._done:
+            return
+        with self._lock:
+            if name in self._done:
+                return
+            with suppress(ResourceExistsError):
+                self._create(name)
+            self._done.add(name)
+
+    def forget(self, name: str) -> None:
+        """``name`` was deleted behind this process's back: the next ``ensure`` creates it again."""
+        self._done.discard(name)

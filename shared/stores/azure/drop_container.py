@@ -9,14 +9,14 @@ files are images and annotation files: megabytes at most). Every SDK exception i
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
-from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from shared.domain.errors import NotFound, ServerError
+from shared.stores.azure.connections import CreatedOnce
 from shared.stores.drop_folder import DropEntry, check_name
 
 __all__ = ["DropContainer"]
@@ -38,21 +38,14 @@ class DropContainer:
     def __init__(self, service: BlobServiceClient, container: str) -> None:
         self._service = service
         self._client: ContainerClient = service.get_container_client(container)
-        self._ready = False
-        self._lock = threading.Lock()
+        self._created = CreatedOnce(lambda _: self._client.create_container())
 
     @property
     def container_name(self) -> str:
         return str(self._client.container_name)
 
     def _ensure(self) -> None:
-        if self._ready:
-            return
-        with self._lock:
-            if not self._ready:
-                with suppress(ResourceExistsError):
-                    self._client.create_container()
-                self._ready = True
+        self._created.ensure(self.container_name)
 
     def list(self, prefix: str = "") -> list[DropEntry]:
         with _translated(prefix or "(all)"):

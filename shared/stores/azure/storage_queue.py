@@ -23,12 +23,11 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
-from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceNotFoundError
 from azure.storage.queue import (
     BinaryBase64DecodePolicy,
     BinaryBase64EncodePolicy,
@@ -39,6 +38,7 @@ from azure.storage.queue import (
 )
 
 from shared.domain.errors import ServerError
+from shared.stores.azure.connections import CreatedOnce
 
 __all__ = ["StorageQueue", "decode_body", "encode_body"]
 
@@ -93,18 +93,11 @@ class StorageQueue:
         self._client = client
         self._visibility_timeout = visibility_timeout
         self._max_pause = max_pause
-        self._ready = False
-        self._lock = threading.Lock()
+        self._created = CreatedOnce(lambda _: client.create_queue())
 
     def _ensure(self) -> None:
-        if self._ready:
-            return
-        with self._lock:
-            if self._ready:
-                return
-            with _translated(f"create the queue {self._client.queue_name}"), suppress(ResourceExistsError):
-                self._client.create_queue()
-            self._ready = True
+        with _translated(f"create the queue {self._client.queue_name}"):
+            self._created.ensure(self._client.queue_name)
 
     def put(self, message: str) -> None:
         if not isinstance(message, str):
