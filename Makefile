@@ -12,17 +12,32 @@ AZURE_STACK_STAMP := $(AZURE_STACK)/node_modules/.installed
 # dependencies conflict with the project's; needed by `make test` only.
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
+# The browser tests: Debian's chromium (driven by Playwright for Python, which cannot download its
+# own browser here) and axe-core from npm (the accessibility checker the tests serve to the page).
+BROWSER_TESTS := tests/browser
+BROWSER_STAMP := $(BROWSER_TESTS)/node_modules/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= .data
 
-.PHONY: install install-azure-stack install-infra run test bench lint check clean
+.PHONY: install install-azure-stack install-infra install-browser chromium run test bench lint check clean
 
 install: $(STAMP)
 
 install-azure-stack: $(AZURE_STACK_STAMP)
 
 install-infra: $(INFRA_STAMP)
+
+install-browser: chromium $(BROWSER_STAMP)
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || $(SUDO) apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+$(BROWSER_STAMP): $(BROWSER_TESTS)/package.json $(BROWSER_TESTS)/package-lock.json
+	cd $(BROWSER_TESTS) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $(BROWSER_STAMP)
 
 $(STAMP): requirements.txt requirements-train.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,11 +59,12 @@ run: install
 	$(VENV)/bin/cvstudio serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 # The tests start and stop the servers they use (real `cvstudio serve` processes on free ports,
-# Azurite and the Cosmos DB server on loopback); tests/infra runs checkov from $(INFRA_VENV).
-test: install install-azure-stack install-infra
+# Azurite and the Cosmos DB server on loopback); tests/infra runs checkov from $(INFRA_VENV);
+# tests/browser drives the studio in chromium.
+test: install install-azure-stack install-infra install-browser
 	$(PY) -m pytest
 
-bench: install install-azure-stack
+bench: install install-azure-stack install-browser
 	$(PY) -m benchmarks
 
 # Static checks: formatting, lint, and strict typing of the product code.
@@ -61,4 +77,4 @@ lint: install
 check: lint test
 
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) .pytest_cache .ruff_cache $(AZURE_STACK)/node_modules
+	rm -rf $(VENV) $(INFRA_VENV) .pytest_cache .ruff_cache $(AZURE_STACK)/node_modules $(BROWSER_TESTS)/node_modules

@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "training": "benchmarks.training",
     "prediction": "benchmarks.prediction",
     "stores": "benchmarks.stores",
+    "studio": "benchmarks.studio",
 }
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

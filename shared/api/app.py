@@ -25,6 +25,7 @@ from shared.api.routes import (
     prediction_api,
     projects,
     stored_predictions,
+    studio,
     suggestions,
     tags,
 )
@@ -61,6 +62,8 @@ def create_app(services: Services) -> FastAPI:
             training.include_router(module.router)
         app.include_router(training)
         app.include_router(artifacts.router)
+        app.include_router(studio.config_router, dependencies=[Depends(require_training_key)])
+        app.include_router(studio.router)
     if services.settings.role in ("all", "prediction"):
         prediction = APIRouter(prefix=PREDICTION_PREFIX, dependencies=[Depends(require_prediction_key)])
         prediction.include_router(prediction_api.router)

@@ -17,6 +17,7 @@ __all__ = [
     "ExportUriDep",
     "PredictionUriForDep",
     "ServicesDep",
+    "base_url",
     "UriForDep",
     "require_prediction_key",
     "require_training_key",
@@ -39,12 +40,12 @@ def require_prediction_key(request: Request, services: ServicesDep) -> None:
     require_key(request, "prediction-key", services.keys.prediction)
 
 
-def _base_url(request: Request, services: Services) -> str:
+def base_url(request: Request, services: Services) -> str:
     return services.settings.public_base_url or str(request.base_url).rstrip("/")
 
 
 def _uri_for(request: Request, services: ServicesDep) -> UriFor:
-    base = _base_url(request, services)
+    base = base_url(request, services)
     signer: UriSigner = request.app.state.uri_signer
 
     def uri_for(project_id: str, image_id: str, rendition: str) -> str:
@@ -57,7 +58,7 @@ UriForDep = Annotated[UriFor, Depends(_uri_for)]
 
 
 def _prediction_uri_for(request: Request, services: ServicesDep) -> UriFor:
-    base = _base_url(request, services)
+    base = base_url(request, services)
     signer: UriSigner = request.app.state.uri_signer
 
     def uri_for(project_id: str, prediction_id: str, rendition: str) -> str:
@@ -70,7 +71,7 @@ PredictionUriForDep = Annotated[UriFor, Depends(_prediction_uri_for)]
 
 
 def _export_uri(request: Request, services: ServicesDep) -> Callable[[ExportRecord], str]:
-    base = _base_url(request, services)
+    base = base_url(request, services)
     signer: UriSigner = request.app.state.uri_signer
 
     def export_uri(record: ExportRecord) -> str:

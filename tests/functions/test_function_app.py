@@ -265,3 +265,18 @@ def test_delete_project_is_204_with_an_empty_body(host: FunctionsHost) -> None:
     assert deleted.get_body() == b""
     missing = json_body(host.call("GET", f"{API}/projects/{project['id']}", headers=KEY), 404)
     assert missing["code"] == "NotFoundProject"
+
+
+def test_the_studio_is_served_by_the_function_app_at_the_root(host: FunctionsHost) -> None:
+    page = host.call("GET", "/")
+    assert page.status_code == 200
+    assert page.mimetype.startswith("text/html")
+    html = page.get_body().decode()
+    assert '<script type="importmap">' in html
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+    # Every file the page names is served under its hashed name, cached for good.
+    stylesheet = html.split('rel="stylesheet" href="')[1].split('"')[0]
+    asset = host.call("GET", stylesheet)
+    assert asset.status_code == 200
+    assert "immutable" in asset.headers["Cache-Control"]
+    assert b"--accent" in asset.get_body()

@@ -31,6 +31,13 @@ def test_the_domain_imports_nothing_else_of_ours() -> None:
         assert not ours, f"{path.relative_to(ROOT)} imports {ours}"
 
 
+def test_the_studio_package_imports_nothing_else_of_ours() -> None:
+    # The studio is static files and their server-side index: it reaches the product only over HTTP.
+    for path in _files("shared/studio"):
+        ours = {m for m in _imports(path) if m.startswith("shared.") and not m.startswith("shared.studio")}
+        assert not ours, f"{path} imports {ours}"
+
+
 def test_the_api_talks_to_services_not_to_store_adapters() -> None:
     for path in _files("shared/api"):
         adapters = {m for m in _imports(path) if m.startswith(("shared.stores.embedded", "shared.stores.memory"))}

@@ -1,0 +1,74 @@
+"""The studio's page and files: ``/`` (and ``/studio``) and ``/studio/assets/...`` (no key), and
+``/studio/api/config`` (the training key): where the prediction endpoint is.
+
+The page holds no data: it asks for the training key and then calls the API like any app. Hashed
+asset names are cached for a year; the page itself is revalidated on every load.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request, Response
+
+from shared.api.deps import ServicesDep, base_url
+from shared.api.paths import PREDICTION_PREFIX
+from shared.api.wire.studio import StudioConfigOut
+from shared.domain.errors import Code, NotFound
+from shared.studio.assets import ASSET_PREFIX, StudioAssets
+
+__all__ = ["router", "config_router"]
+
+router = APIRouter(include_in_schema=False)
+# Behind the training key, outside the Custom Vision paths.
+config_router = APIRouter(tags=["studio"])
+_IMMUTABLE = "public, max-age=31536000, immutable"
+_SECURITY = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+def _assets(request: Request) -> StudioAssets:
+    assets: StudioAssets | None = getattr(request.app.state, "studio_assets", None)
+    if assets is None:
+        base = request.app.state.services.settings.public_base_url
+        origin = None
+        if base:
+            parts = urlsplit(base)
+            origin = f"{parts.scheme}://{parts.netloc}"
+        assets = request.app.state.studio_assets = StudioAssets(image_origin=origin)
+    return assets
+
+
+@router.get("/")
+@router.get("/studio")
+def studio_page(request: Request) -> Response:
+    assets = _assets(request)
+    headers = {
+        **_SECURITY,
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": assets.content_security_policy,
+        "X-Frame-Options": "DENY",
+    }
+    return Response(assets.index_html, media_type="text/html; charset=utf-8", headers=headers)
+
+
+@router.get(ASSET_PREFIX + "{name:path}")
+def studio_asset(request: Request, name: str) -> Response:
+    found = _assets(request).find(name)
+    if found is None:
+        raise NotFound(f"The studio has no file '{name}'.", Code.NOT_FOUND)
+    asset, hashed = found
+    headers = {**_SECURITY, "Cache-Control": _IMMUTABLE if hashed else "no-cache"}
+    return Response(asset.body, media_type=asset.content_type, headers=headers)
+
+
+@config_router.get("/studio/api/config", operation_id="StudioConfig", response_model=StudioConfigOut)
+def studio_config(request: Request, services: ServicesDep) -> StudioConfigOut:
+    """What the studio shows under "Prediction URL": this server's prediction endpoint, and its key
+    when this process holds it (``cvstudio serve``; in Azure each app holds only its own key)."""
+    settings = services.settings
+    serves_prediction = settings.role == "all"
+    return StudioConfigOut(
+        prediction_endpoint=base_url(request, services) if serves_prediction else None,
+        prediction_key=services.keys.prediction if serves_prediction else None,
+        prediction_path=PREDICTION_PREFIX,
+    )
