@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, Request, expect, sync_playwright
 
 from tests.servers import TRAINING_KEY, RunningServer, start_server
 
@@ -67,6 +67,29 @@ class Problems:
         status = getattr(response, "status", 0)
         if status >= 500:
             self.items.append(f"server error: {status} {getattr(response, 'url', '')}")
+
+
+# -- the mouse on the box editor ------------------------------------------------------------------
+
+
+def image_rect(page: Page, canvas: Locator, width: int, height: int) -> tuple[float, float, float]:
+    """Where the image lies on the screen inside the canvas (it is fitted and centred): x, y, scale."""
+    box = canvas.bounding_box()
+    assert box is not None
+    scale = min(box["width"] / width, box["height"] / height)
+    return box["x"] + (box["width"] - width * scale) / 2, box["y"] + (box["height"] - height * scale) / 2, scale
+
+
+def drag(page: Page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
+    page.mouse.move(*end)
+    page.mouse.up()
+
+
+def saved(page: Page) -> None:
+    expect(page.get_by_role("status").filter(has_text="All changes saved.")).to_be_visible()
 
 
 @pytest.fixture(scope="session")

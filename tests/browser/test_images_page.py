@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import expect
 
-from tests.browser.conftest import Studio
+from tests.browser.conftest import Studio, drag, image_rect, saved
 from tests.servers import TRAINING_KEY, RunningServer
 
 API = "/customvision/v3.4-preview/training"
@@ -41,26 +41,6 @@ def new_project(api: httpx.Client, name: str, domain: str) -> str:
 def image(api: httpx.Client, project_id: str, image_id: str) -> dict[str, Any]:
     found: list[dict[str, Any]] = api.get(f"/projects/{project_id}/images/id", params={"imageIds": image_id}).json()
     return found[0]
-
-
-def image_rect(page: Page, canvas: Locator, width: int, height: int) -> tuple[float, float, float]:
-    """Where the image lies on the screen inside the canvas (it is fitted and centred): x, y, scale."""
-    box = canvas.bounding_box()
-    assert box is not None
-    scale = min(box["width"] / width, box["height"] / height)
-    return box["x"] + (box["width"] - width * scale) / 2, box["y"] + (box["height"] - height * scale) / 2, scale
-
-
-def drag(page: Page, start: tuple[float, float], end: tuple[float, float]) -> None:
-    page.mouse.move(*start)
-    page.mouse.down()
-    page.mouse.move((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
-    page.mouse.move(*end)
-    page.mouse.up()
-
-
-def saved(page: Page) -> None:
-    expect(page.get_by_role("status").filter(has_text="All changes saved.")).to_be_visible()
 
 
 def test_detection_upload_then_draw_move_resize_and_delete_boxes(

@@ -2,8 +2,7 @@
 
 A multiclass classifier (the quickstart's trees) is refused with too few images, then trained Quick
 through the dialog; its figures, per-tag table, curves, confusion matrix and held-out images are
-checked against what the API says. A detector trained once (Advanced, budget capped to 40 s) checks
-the overlap slider and mAP.
+checked against what the API says. A detector's mAP, overlap slider and boxes: test_walkthrough.py.
 """
 
 from __future__ import annotations
@@ -16,15 +15,10 @@ from typing import Any
 import httpx
 import pytest
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
-from azure.cognitiveservices.vision.customvision.training.models import (
-    ImageFileCreateBatch,
-    ImageFileCreateEntry,
-    Region,
-)
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Studio
-from tests.sdk.helpers import GENERAL_CLASSIFICATION, GENERAL_DETECTION, training_client, unique
+from tests.sdk.helpers import GENERAL_CLASSIFICATION, training_client, unique
 from tests.servers import TRAINING_KEY, RunningServer
 from tests.training.conftest import upload, wait_for
 
@@ -162,42 +156,3 @@ def test_the_train_dialog_refuses_then_trains_and_the_performance_tab_matches_th
     dialog.get_by_role("button", name="Cancel").click()
     # That refusal is the one failed response the test expects.
     studio.problems.items = [p for p in studio.problems.items if "400" not in p]
-
-
-def test_a_detector_shows_map_and_the_overlap_slider_requeries_the_api(
-    studio: Studio,
-    client: CustomVisionTrainingClient,
-    detection_images_dir: Path,
-    detection_regions: dict[str, dict[str, float | str]],
-) -> None:
-    project = client.create_project(unique("Browser cutlery"), domain_id=GENERAL_DETECTION)
-    tags = {name: client.create_tag(project.id, name).id for name in ("fork", "scissors")}
-    entries = []
-    for name, tag_id in tags.items():
-        # 16 boxes per tag: just over the 15 a detector needs, to keep the training short.
-        for path in sorted(detection_images_dir.glob(f"{name}/*.jpg"))[:16]:
-            box = detection_regions[f"{name}/{path.name}"]
-            region = Region(tag_id=tag_id, left=box["left"], top=box["top"], width=box["width"], height=box["height"])
-            entries.append(ImageFileCreateEntry(name=path.name, contents=path.read_bytes(), regions=[region]))
-    assert client.create_images_from_files(project.id, ImageFileCreateBatch(images=entries)).is_batch_successful
-    started = client.train_project(project.id, training_type="Advanced", reserved_budget_in_hours=1)
-    done = wait_for(client, project.id, started.id)
-    assert done.status == "Completed", done.training_error_details
-
-    page = studio.sign_in()
-    studio.open(f"#/projects/{project.id}/performance")
-    expect(page.get_by_role("link", name=re.compile("Iteration 1.*Advanced, 1 h budget"))).to_be_visible()
-    expect_figures(
-        page, client.get_iteration_performance(project.id, done.id, threshold=0.5, overlap_threshold=0.3), "mAP"
-    )
-    page.get_by_label("Overlap threshold").fill("0.6")
-    expect_figures(
-        page, client.get_iteration_performance(project.id, done.id, threshold=0.5, overlap_threshold=0.6), "mAP"
-    )
-    assert "overlap=0.6" in page.url
-    expect(page.get_by_role("img", name=re.compile("^Precision-recall curve: "))).to_have_count(2)
-    expect(page.get_by_role("heading", name="Confusion matrix")).to_have_count(0)
-    # Boxes over the thumbnails: every true box is drawn.
-    truth_boxes = sum(len(i["regions"] or []) for i in held_out(studio.server, project.id, done.id))
-    expect(page.locator(".heldout-box.truth")).to_have_count(truth_boxes)
-    studio.shoot("performance-detection")
