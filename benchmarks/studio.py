@@ -16,7 +16,6 @@ The page must page through the API: the thumbnails fetched are counted and repor
 from __future__ import annotations
 
 import argparse
-import shutil
 import time
 from typing import Any
 
@@ -31,8 +30,6 @@ QUICK_IMAGES = 1_000
 WARM_LOADS = 5
 TARGET_S = 1.5  # every thumbnail in view, warm, for a 10,000-image project
 _API = "/customvision/v3.4-preview/training"
-_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-          "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]  # fmt: skip
 _GRID_SHOWN = "() => document.querySelectorAll('.image-grid img').length > 0"
 _IN_VIEW_LOADED = """() => {
   const images = [...document.querySelectorAll('.image-grid img')];
@@ -94,17 +91,15 @@ def _load(context: Any, url: str) -> tuple[float, float, int]:
 def run(args: argparse.Namespace) -> list[Row]:
     from playwright.sync_api import sync_playwright
 
+    from tests.browser.chromium import launch
     from tests.servers import TRAINING_KEY
 
     images = args.studio_images or (QUICK_IMAGES if args.quick else DEFAULT_IMAGES)
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        return [Row("studio: images page", None, note="chromium is missing (make install-browser)")]
     with serving("studio") as server:
         project_id = _fill(server.endpoint, TRAINING_KEY, images)
         url = f"{server.endpoint}/#/projects/{project_id}/images"
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=chromium, args=_FLAGS)
+            browser = launch(playwright)
             context = browser.new_context(viewport={"width": 1280, "height": 800})
             context.add_init_script(f"sessionStorage.setItem('cvstudio.trainingKey', {TRAINING_KEY!r})")
             cold = _load(context, url)

@@ -63,6 +63,7 @@ def create_app(services: Services) -> FastAPI:
         app.include_router(training)
         app.include_router(artifacts.router)
         app.include_router(studio.config_router, dependencies=[Depends(require_training_key)])
+        app.state.studio_assets = studio.studio_assets(services.settings.public_base_url)
         app.include_router(studio.router)
     if services.settings.role in ("all", "prediction"):
         prediction = APIRouter(prefix=PREDICTION_PREFIX, dependencies=[Depends(require_prediction_key)])

@@ -8,35 +8,25 @@ runs axe-core (served from tests/browser/node_modules) over it.
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, Request, expect, sync_playwright
 
+from tests.browser.chromium import launch
 from tests.servers import TRAINING_KEY, RunningServer, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
+API = "/customvision/v3.4-preview/training"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 AXE = Path(__file__).with_name("node_modules") / "axe-core" / "axe.min.js"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 # Advanced training in these tests is capped so that a detector trains in about a minute.
 ADVANCED_CAP_S = 40
-# Chromium flags for a closed network: no background calls to Google's hosts.
-_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 # axe-core's "serious" and "critical" impacts fail a page; "moderate" and "minor" are reported.
 _FAILING_IMPACTS = {"serious", "critical"}
 _AXE_RUN = """async () => (await axe.run(document, {resultTypes: ['violations']})).violations.map((v) => ({
@@ -94,12 +84,20 @@ def saved(page: Page) -> None:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail("chromium is missing: `make install` installs Debian's chromium package")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=_FLAGS)
+        browser = launch(playwright)
         yield browser
         browser.close()
+
+
+@pytest.fixture
+def api(studio_server: RunningServer) -> Iterator[httpx.Client]:
+    """The Training API of the studio's server, for reading what the page did (and setting up what a
+    test does not test)."""
+    with httpx.Client(
+        base_url=studio_server.endpoint + API, headers={"Training-Key": TRAINING_KEY}, timeout=60
+    ) as client:
+        yield client
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ Projects are set up with plain HTTP (fast); what is under test goes through the 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import Studio, drag, image_rect, saved
-from tests.servers import TRAINING_KEY, RunningServer
 
 API = "/customvision/v3.4-preview/training"
 GENERAL_CLASSIFICATION = "ee85a74c-405e-4adc-bb47-ffa8ca0c9f31"
 GENERAL_DETECTION = "da2e3a8a-40a5-4171-82f4-58522f70fbc1"
-
-
-@pytest.fixture
-def api(studio_server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=studio_server.endpoint + API, headers={"Training-Key": TRAINING_KEY}, timeout=60
-    ) as client:
-        yield client
 
 
 def new_project(api: httpx.Client, name: str, domain: str) -> str:
@@ -205,3 +195,29 @@ def test_classification_select_many_tag_filter_page_and_delete(
     page.get_by_label("Tag to add").select_option(label="Japanese Cherry")
     page.get_by_role("button", name="Add tag").click()
     expect(page.get_by_role("list", name="Tags on this image")).to_contain_text("Japanese Cherry")
+
+
+def test_photos_dropped_on_the_page_open_the_upload_dialog_with_them(
+    studio: Studio, api: httpx.Client, hemlock_images: list[Path]
+) -> None:
+    project_id = new_project(api, "Browser: dropped trees", GENERAL_CLASSIFICATION)
+    page = studio.sign_in()
+    studio.open(f"#/projects/{project_id}/images")
+    expect(page.get_by_text("No images yet")).to_be_visible()
+    # A real drag of two files from the desktop: dragenter, dragover and drop carrying a DataTransfer.
+    photos = [{"name": p.name, "bytes": list(p.read_bytes())} for p in hemlock_images[:2]]
+    page.evaluate(
+        """(photos) => {
+          const transfer = new DataTransfer();
+          for (const p of photos) transfer.items.add(new File([new Uint8Array(p.bytes)], p.name, {type: "image/jpeg"}));
+          for (const type of ["dragenter", "dragover", "drop"]) {
+            document.body.dispatchEvent(new DragEvent(type, {dataTransfer: transfer, bubbles: true, cancelable: true}));
+          }
+        }""",
+        photos,
+    )
+    dialog = page.get_by_role("dialog", name="Add images")
+    expect(dialog.get_by_text(re.compile(r"^2 files chosen"))).to_be_visible()
+    dialog.get_by_role("button", name="Upload 2 files").click()
+    expect(dialog.get_by_text("Done: 2 added, 0 already in the project, 0 not added.")).to_be_visible()
+    assert api.get(f"/projects/{project_id}/images/count").json() == 2

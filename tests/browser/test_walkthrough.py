@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Studio, drag, image_rect, saved
 from tests.conftest import SAMPLES
-from tests.servers import TRAINING_KEY, RunningServer
 
 API = "/customvision/v3.4-preview/training"
 # A detector needs 15 images with boxes per tag; one more each, so that training never hangs on a count.
@@ -26,14 +24,6 @@ TEST_DETECTION = SAMPLES / "ObjectDetection" / "Images" / "test" / "test_image.j
 TEST_TREE = SAMPLES / "ImageClassification" / "Images" / "Test" / "test_image.jpg"
 # Advanced training is capped by the test server; a training ends well within this.
 TRAINED_WITHIN_MS = 240_000
-
-
-@pytest.fixture
-def api(studio_server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=studio_server.endpoint + API, headers={"Training-Key": TRAINING_KEY}, timeout=60
-    ) as client:
-        yield client
 
 
 def pct(value: float) -> str:
@@ -78,8 +68,9 @@ def train(page: Page, *, advanced: bool) -> None:
     expect(figure(page, "Precision")).to_be_visible(timeout=TRAINED_WITHIN_MS)
 
 
-def publish(page: Page, name: str) -> tuple[str, str]:
-    """Publishes through the dialog; the image URL and the key, read from the Prediction URL dialog."""
+def publish_and_call(page: Page, name: str, image: Path) -> list[dict[str, Any]]:
+    """Publishes through the dialog, then sends ``image`` as an app would, to exactly the URL and with
+    exactly the key that the Prediction URL dialog shows: the predictions it answers."""
     page.get_by_role("toolbar", name="Project actions").get_by_role("button", name="Publish").click()
     dialog = page.get_by_role("dialog", name="Publish")
     dialog.get_by_label("Publish name").fill(name)
@@ -89,7 +80,15 @@ def publish(page: Page, name: str) -> tuple[str, str]:
     image_url = urls.get_by_label("URL for an image file").input_value()
     key = urls.get_by_label("Prediction-Key").input_value()
     urls.get_by_role("button", name="Close").last.click()
-    return image_url, key
+    answer = httpx.post(
+        image_url,
+        content=image.read_bytes(),
+        headers={"Prediction-Key": key, "Content-Type": "application/octet-stream"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    predictions: list[dict[str, Any]] = answer.json()["predictions"]
+    return predictions
 
 
 def test_a_detector_from_an_empty_studio_to_an_endpoint_an_app_calls(
@@ -176,16 +175,8 @@ def test_a_detector_from_an_empty_studio_to_an_endpoint_an_app_calls(
     expect(found.first).to_contain_text(re.compile(r"^(fork|scissors)\d+(\.\d)?%$"))
     dialog.get_by_role("button", name="Close").first.click()
 
-    # Publish, then call the endpoint exactly as the Prediction URL dialog gives it, as an app would.
-    image_url, key = publish(page, "cutlery")
-    answer = httpx.post(
-        image_url,
-        content=TEST_DETECTION.read_bytes(),
-        headers={"Prediction-Key": key, "Content-Type": "application/octet-stream"},
-        timeout=60,
-    )
-    assert answer.status_code == 200, answer.text
-    predictions = answer.json()["predictions"]
+    # Publish, then call the endpoint exactly as the Prediction URL dialog gives it.
+    predictions = publish_and_call(page, "cutlery", TEST_DETECTION)
     assert predictions and {p["tagName"] for p in predictions} <= {"fork", "scissors"}
     for p in predictions:
         box = p["boundingBox"]
@@ -231,15 +222,7 @@ def test_a_classifier_from_an_empty_studio_to_an_endpoint_an_app_calls(
     expect(dialog.get_by_role("progressbar", name="Probability of Japanese Cherry")).to_be_visible()
     dialog.get_by_role("button", name="Close").first.click()
 
-    image_url, key = publish(page, "trees")
-    answer = httpx.post(
-        image_url,
-        content=TEST_TREE.read_bytes(),
-        headers={"Prediction-Key": key, "Content-Type": "application/octet-stream"},
-        timeout=60,
-    )
-    assert answer.status_code == 200, answer.text
-    predictions = answer.json()["predictions"]
+    predictions = publish_and_call(page, "trees", TEST_TREE)
     assert {p["tagName"] for p in predictions} == {"Hemlock", "Japanese Cherry"}
     # The quickstart's test image is a hemlock: the model trained in the studio says so.
     assert max(predictions, key=lambda p: p["probability"])["tagName"] == "Hemlock"

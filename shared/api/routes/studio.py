@@ -17,7 +17,7 @@ from shared.api.wire.studio import StudioConfigOut
 from shared.domain.errors import Code, NotFound
 from shared.studio.assets import ASSET_PREFIX, StudioAssets
 
-__all__ = ["router", "config_router"]
+__all__ = ["config_router", "router", "studio_assets"]
 
 router = APIRouter(include_in_schema=False)
 # Behind the training key, outside the Custom Vision paths.
@@ -26,15 +26,17 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 _SECURITY = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
+def studio_assets(public_base_url: str | None) -> StudioAssets:
+    """The studio's files, read once when the app is made (a few hundred KB)."""
+    origin = None
+    if public_base_url:
+        parts = urlsplit(public_base_url)
+        origin = f"{parts.scheme}://{parts.netloc}"  # image links point there, not at the page's origin
+    return StudioAssets(image_origin=origin)
+
+
 def _assets(request: Request) -> StudioAssets:
-    assets: StudioAssets | None = getattr(request.app.state, "studio_assets", None)
-    if assets is None:
-        base = request.app.state.services.settings.public_base_url
-        origin = None
-        if base:
-            parts = urlsplit(base)
-            origin = f"{parts.scheme}://{parts.netloc}"
-        assets = request.app.state.studio_assets = StudioAssets(image_origin=origin)
+    assets: StudioAssets = request.app.state.studio_assets
     return assets
 
 

@@ -24,6 +24,8 @@ export function forgetTrainingKey() {
   sessionStorage.removeItem(KEY);
 }
 
+const UNREACHABLE = "The server could not be reached. Check that cvstudio is running, then try again.";
+
 const PLAIN = {
   401: "The training key was not accepted. Sign out and enter the key again.",
   413: "That is too large for the server to accept.",
@@ -69,7 +71,7 @@ export async function request(method, path, { params, body, signal } = {}) {
     response = await fetch(url(path, params), { method, headers, body: payload, signal });
   } catch (err) {
     if (err.name === "AbortError") throw err;
-    throw new ApiError(0, "", "The server could not be reached. Check that cvstudio is running, then try again.");
+    throw new ApiError(0, "", UNREACHABLE);
   }
   if (!response.ok && response.status !== 207) throw await errorFrom(response);
   const text = await response.text();
@@ -85,7 +87,12 @@ export const api = {
 
 // Checks a key without keeping it: true when the server accepts it.
 export async function keyWorks(key) {
-  const response = await fetch(url("/domains"), { headers: { "Training-Key": key } });
+  let response;
+  try {
+    response = await fetch(url("/domains"), { headers: { "Training-Key": key } });
+  } catch {
+    throw new ApiError(0, "", UNREACHABLE);
+  }
   if (response.status === 401) return false;
   if (!response.ok) throw await errorFrom(response);
   return true;

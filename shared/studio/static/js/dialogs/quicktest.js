@@ -27,8 +27,10 @@ export function open(state) {
   const result = h("div", { class: "qt-result", "aria-live": "polite" });
   let review = null;
   let objectUrl = null;
+  let runs = 0; // a newer test makes the answer of an older one moot
 
   const run = async (send, imageUrl) => {
+    const mine = ++runs;
     review?.destroy();
     review = null;
     const bar = progressBar("Testing the image");
@@ -37,6 +39,7 @@ export function open(state) {
     try {
       const prediction = await send(iterationSelect.value);
       const shown = imageUrl || (await storedImageUrl(state, prediction));
+      if (mine !== runs) return;
       review = predictionReview(state, {
         imageUrl: shown,
         prediction,
@@ -49,7 +52,7 @@ export function open(state) {
       });
       clear(result, review.element);
     } catch (err) {
-      clear(result, errorNotice(err));
+      if (mine === runs) clear(result, errorNotice(err));
     }
   };
 
@@ -97,6 +100,7 @@ export function open(state) {
     body,
     actions: [{ label: "Close" }],
     onclose: () => {
+      runs += 1; // a test still running draws nothing into the closed dialog
       review?.destroy();
       if (objectUrl) URL.revokeObjectURL(objectUrl);
     },

@@ -57,6 +57,8 @@ export function open(state, { files = [] } = {}) {
   const projectId = state.project.id;
   let chosen = [...files];
   let added = 0;
+  let uploading = false;
+  let closed = false;
   const rows = []; // every file's result since the dialog opened, newest upload first
 
   const input = h("input", { type: "file", multiple: true, accept: "image/*,.jpg,.jpeg,.png,.bmp,.gif", class: "file-input" });
@@ -107,6 +109,7 @@ export function open(state, { files = [] } = {}) {
     input.value = "";
     uploadButton.disabled = true;
     input.disabled = true;
+    uploading = true;
     const tagIds = tagBoxes.filter((b) => b.checked).map((b) => b.value);
     const bar = progressBar("Upload progress");
     const label = h("p", { class: "small" }, `Uploading ${todo.length} file${todo.length === 1 ? "" : "s"}…`);
@@ -145,6 +148,9 @@ export function open(state, { files = [] } = {}) {
     latest.sort((a, b) => order[a.kind] - order[b.kind] || a.name.localeCompare(b.name));
     rows.unshift(...latest);
     showResults();
+    uploading = false;
+    // Closed while uploading: the grid behind still needs the images added since.
+    if (closed && added && state.ctx.isCurrent()) state.reload();
     input.disabled = false;
     setTimeout(showChosen); // after the dialog's own handler re-enables the button
     return false;
@@ -166,7 +172,8 @@ export function open(state, { files = [] } = {}) {
       { label: "Upload", kind: "primary", onclick: () => upload().catch((err) => (clear(results, errorNotice(err)), false)) },
     ],
     onclose: () => {
-      if (added) state.reload();
+      closed = true;
+      if (added && !uploading) state.reload();
     },
   });
   uploadButton = dialog.querySelector(".dialog-actions button.primary");

@@ -2,7 +2,7 @@
 // region; a changed box deletes the old region and creates the new one; a deleted box deletes it), the
 // tag for new boxes (1-9, "New tag"), the list of boxes, undo, and the suggested objects.
 import { api } from "../api.js";
-import { clear, h, tagColor, toast } from "../ui.js";
+import { clear, h, percent, tagColor, toast } from "../ui.js";
 import { BoxEditor } from "../boxes/editor.js";
 import { iou } from "../boxes/geometry.js";
 import { completedIterations } from "../projects.js";
@@ -210,7 +210,7 @@ function suggestionsSection(state, image, editor, { activeTag }) {
     editor.setProposals(toggle.checked ? visible : []);
     clear(list, visible.map((p) => {
       const name = state.tags.find((t) => t.id === p.tagId)?.name || "Object";
-      const text = `${name} ${Math.round(p.probability * 100)}%`;
+      const text = `${name} ${percent(p.probability, 0)}`;
       return h("li", {}, h("button", { type: "button", class: "link-button", onclick: () => editor.selectProposal(p.id) }, text),
         h("span", { class: "spacer" }),
         h("button", { type: "button", "aria-label": `Accept ${text}`, onclick: () => editor.acceptProposal(p.id) }, "Accept"),

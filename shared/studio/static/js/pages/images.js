@@ -5,6 +5,7 @@
 import { api } from "../api.js";
 import { clear, confirmDialog, errorNotice, field, h, openDialog, toast } from "../ui.js";
 import { countImages, editorHash, fetchImages, gridHash, listParams } from "../editor/list.js";
+import { completedIterations } from "../projects.js";
 
 export async function render(root, state) {
   if (state.ctx.item) return (await import("./editor.js")).render(root, state);
@@ -42,7 +43,7 @@ function rail(view, allCount, taggedCount, untaggedCount) {
     h("li", {}, h("a", { href: gridHash(projectId, list, { page: 1, tag: null, filter: null, ...changes }), "aria-current": current ? "true" : null },
       h("span", { class: "rail-name" }, label), h("span", { class: "count", "aria-label": `${count} images` }, String(count))));
 
-  const iterations = state.iterations.filter((i) => i.status === "Completed");
+  const iterations = completedIterations(state.iterations);
   const select = h("select", { onchange: (e) => state.ctx.navigate(gridHash(projectId, list, { iteration: e.target.value || null, tag: null, filter: null, page: 1 })) },
     h("option", { value: "" }, "Workspace (current images)"),
     iterations.map((i) => h("option", { value: i.id, selected: i.id === list.iteration }, `What ${i.name} was trained on`)));
@@ -213,10 +214,14 @@ function tagDialog(view, imageIds, adding) {
             clear(problem, errorNotice({ message: adding ? "Choose a tag or type a new one." : "Choose a tag to remove." }));
             return false;
           }
+          // The API takes at most 64 image-tag pairs per call (and 64 images x 20 tags per removal).
           if (adding) {
-            await api.post(`/projects/${state.project.id}/images/tags`, { tags: imageIds.flatMap((imageId) => tagIds.map((tagId) => ({ imageId, tagId }))) });
+            const pairs = imageIds.flatMap((imageId) => tagIds.map((tagId) => ({ imageId, tagId })));
+            for (const tags of chunks(pairs, 64)) await api.post(`/projects/${state.project.id}/images/tags`, { tags });
           } else {
-            await api.delete(`/projects/${state.project.id}/images/tags`, { imageIds, tagIds });
+            for (const images of chunks(imageIds, 64)) {
+              for (const tags of chunks(tagIds, 20)) await api.delete(`/projects/${state.project.id}/images/tags`, { imageIds: images, tagIds: tags });
+            }
           }
         } catch (err) {
           clear(problem, errorNotice(err));
@@ -228,6 +233,12 @@ function tagDialog(view, imageIds, adding) {
       } },
     ],
   });
+}
+
+function chunks(items, size) {
+  const out = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }
 
 async function deleteImages(view, imageIds) {
@@ -336,7 +347,7 @@ function listenForDrops(state) {
     if (!active(e)) return off();
     e.preventDefault();
     off();
-    const files = [...e.dataTransfer.files];
-    if (files.length) dropTarget.openDialog("upload", { files });
+    const dropped = [...e.dataTransfer.files];
+    if (dropped.length) dropTarget.openDialog("upload", { files: dropped });
   });
 }

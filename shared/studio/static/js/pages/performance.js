@@ -271,7 +271,6 @@ async function completed(content, state, iteration, view) {
   const heldOutImages = loadHeldOut(project.id, iteration.id);
   heldOutImages.catch(() => {}); // reported by update() below
   let ticket = 0;
-  let curvesFor = null; // the overlap the detection curves were sampled at
   const update = async () => {
     const mine = ++ticket;
     const { threshold, overlap } = view;
@@ -291,10 +290,10 @@ async function completed(content, state, iteration, view) {
       const options = { detection, multilabel, threshold, overlap, tagName, tagColorOf };
       clear(table.body, perTagTable(performance, images, options));
       if (!detection) clear(curves.body, classificationCurves(performance, images, options));
-      else if (curvesFor !== overlap) {
+      else {
+        // Sampled once per overlap (cached in analysis.js); redrawn so the ring follows the threshold.
         const drawn = await detectionCurves(apiBase, performance, images, overlap, options);
         if (mine !== ticket || !ctx.isCurrent()) return;
-        curvesFor = overlap;
         clear(curves.body, drawn);
       }
       if (matrix) clear(matrix.body, multilabel ? countsTable(images, performance, threshold, tagName) : confusionTable(images, performance, threshold, tagName));

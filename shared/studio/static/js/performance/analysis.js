@@ -86,9 +86,20 @@ export function sampleThresholds(images) {
   return [...picked].sort((a, b) => a - b);
 }
 
+// The sampled curves depend only on the iteration and the overlap: kept, so that moving the
+// probability threshold redraws the ring without querying every sample again.
+const sampled = new Map();
+
 export async function detectionCurves(base, performance, images, overlap, { tagColorOf }) {
   const thresholds = sampleThresholds(images);
-  const samples = await Promise.all(thresholds.map((threshold) => api.get(`${base}/performance`, { threshold, overlapThreshold: overlap })));
+  const key = `${base}|${overlap}|${thresholds.join(",")}`;
+  if (!sampled.has(key)) {
+    const pending = Promise.all(thresholds.map((threshold) => api.get(`${base}/performance`, { threshold, overlapThreshold: overlap })));
+    sampled.set(key, pending);
+    pending.catch(() => sampled.delete(key));
+    if (sampled.size > 20) sampled.delete(sampled.keys().next().value);
+  }
+  const samples = await sampled.get(key);
   return curveGrid(
     performance.perTagPerformance.map((t) => {
       // Nothing predicted reads as precision 0 (recall 0): not a point on the curve, so dropped.

@@ -8,6 +8,8 @@
 // The rules follow the server's evaluator (shared/vision/evaluation.py): scores compare with >=,
 // and a multiclass image's predicted tag is its most probable one, when that reaches the threshold.
 
+import { iou } from "../boxes/geometry.js";
+
 export const NOTHING = "__nothing__"; // the multiclass column "no tag reached the threshold"
 export const NO_TAG = "__no_tag__"; // the row of held-out images without a (regular) tag
 
@@ -33,16 +35,8 @@ export function predictedTagIds(image, threshold) {
   return [...new Set((image.predictions || []).filter((p) => p.probability >= threshold).map((p) => p.tagId))];
 }
 
-// Intersection over union of two normalised boxes {left, top, width, height}.
-export function iou(a, b) {
-  const x1 = Math.max(a.left, b.left);
-  const y1 = Math.max(a.top, b.top);
-  const x2 = Math.min(a.left + a.width, b.left + b.width);
-  const y2 = Math.min(a.top + a.height, b.top + b.height);
-  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
-  const union = a.width * a.height + b.width * b.height - inter;
-  return inter > 0 && union > 0 ? inter / union : 0;
-}
+// Intersection over union of two normalised boxes: the one in ../boxes/geometry.js.
+export { iou };
 
 // Detection: the predictions kept at the threshold matched to the true boxes of the same tag
 // (most probable first, each to the unmatched box with the highest IoU >= overlap: the COCO rule
