@@ -49,3 +49,8 @@ export async function loadProject(projectId) {
 export function completedIterations(iterations) {
   return iterations.filter((i) => i.status === "Completed");
 }
+
+// A new tag (the API refuses a duplicate name in plain words).
+export function createTag(projectId, name) {
+  return api.post(`/projects/${projectId}/tags`, undefined, { name: name.trim() });
+}

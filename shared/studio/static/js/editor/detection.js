@@ -5,7 +5,7 @@ import { api } from "../api.js";
 import { clear, h, percent, tagColor, toast } from "../ui.js";
 import { BoxEditor } from "../boxes/editor.js";
 import { iou } from "../boxes/geometry.js";
-import { completedIterations } from "../projects.js";
+import { completedIterations, createTag } from "../projects.js";
 
 const fromRegion = (r) => ({ id: r.regionId, tagId: r.tagId, left: r.left, top: r.top, width: r.width, height: r.height });
 
@@ -132,11 +132,11 @@ export function detectionEditor(state, image, { readOnly, stageHost, side }) {
     if (!tags.length) picker.append(h("p", { class: "muted small" }, "No tags yet: create one below to start drawing."));
   }
   const newTag = h("input", { type: "text", autocomplete: "off", "aria-label": "New tag name", placeholder: "New tag name" });
-  const createTag = async () => {
+  const addTag = async () => {
     const name = newTag.value.trim();
     if (!name) return newTag.focus();
     try {
-      const tag = await api.post(`/projects/${projectId}/tags`, undefined, { name });
+      const tag = await createTag(projectId, name);
       tags.push(tag);
       tags.sort((a, b) => a.name.localeCompare(b.name));
       editor.setTags(tags);
@@ -149,7 +149,7 @@ export function detectionEditor(state, image, { readOnly, stageHost, side }) {
     }
   };
   newTag.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") createTag();
+    if (e.key === "Enter") addTag();
   });
   drawPicker();
 
@@ -176,7 +176,7 @@ export function detectionEditor(state, image, { readOnly, stageHost, side }) {
   clear(side,
     readOnly ? null : h("section", { class: "editor-section" },
       h("h3", { id: "active-tag-heading" }, "Tag for new boxes"), picker,
-      h("div", { class: "row new-tag" }, newTag, h("button", { type: "button", onclick: createTag }, "New tag"))),
+      h("div", { class: "row new-tag" }, newTag, h("button", { type: "button", onclick: addTag }, "New tag"))),
     h("section", { class: "editor-section", "aria-labelledby": "boxes-heading" }, h("h3", { id: "boxes-heading" }, "Boxes"), list, saving),
     readOnly ? null : suggestions.element);
 

@@ -6,6 +6,7 @@ import { clear, confirmDialog, errorNotice, h, toast, when } from "../ui.js";
 import { countImages, editorHash, fetchImages, gridHash, listParams } from "../editor/list.js";
 import { detectionEditor } from "../editor/detection.js";
 import { metadataSection } from "../editor/metadata.js";
+import { createTag } from "../projects.js";
 
 export async function render(root, state) {
   const { ctx } = state;
@@ -153,7 +154,7 @@ function tagSection(state, image, readOnly) {
       let tagId = select.value;
       if (tagId === "__new") {
         if (!name.value.trim()) return name.focus();
-        tagId = (await api.post(`/projects/${projectId}/tags`, undefined, { name: name.value.trim() })).id;
+        tagId = (await createTag(projectId, name.value)).id;
       }
       await api.post(`/projects/${projectId}/images/tags`, { tags: [{ imageId: image.id, tagId }] });
       state.reload();

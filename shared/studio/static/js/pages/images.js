@@ -5,7 +5,7 @@
 import { api } from "../api.js";
 import { clear, confirmDialog, errorNotice, field, h, openDialog, toast } from "../ui.js";
 import { countImages, editorHash, fetchImages, gridHash, listParams } from "../editor/list.js";
-import { completedIterations } from "../projects.js";
+import { completedIterations, createTag } from "../projects.js";
 
 export async function render(root, state) {
   if (state.ctx.item) return (await import("./editor.js")).render(root, state);
@@ -209,7 +209,7 @@ function tagDialog(view, imageIds, adding) {
         const tagIds = boxes.filter((b) => b.checked).map((b) => b.value);
         clear(problem);
         try {
-          if (adding && newTag.value.trim()) tagIds.push((await api.post(`/projects/${state.project.id}/tags`, undefined, { name: newTag.value.trim() })).id);
+          if (adding && newTag.value.trim()) tagIds.push((await createTag(state.project.id, newTag.value)).id);
           if (!tagIds.length) {
             clear(problem, errorNotice({ message: adding ? "Choose a tag or type a new one." : "Choose a tag to remove." }));
             return false;
@@ -286,7 +286,7 @@ function tagNameDialog({ title, action, value = "", onsave }) {
 
 export function addTagDialog(state, onadded) {
   tagNameDialog({ title: "Add a tag", action: "Add tag", onsave: async (name) => {
-    const tag = await api.post(`/projects/${state.project.id}/tags`, undefined, { name });
+    const tag = await createTag(state.project.id, name);
     toast(`Tag "${tag.name}" added.`);
     if (onadded) onadded(tag);
     else state.reload();
