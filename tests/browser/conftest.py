@@ -82,7 +82,9 @@ def saved(page: Page) -> None:
     expect(page.get_by_role("status").filter(has_text="All changes saved.")).to_be_visible()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: while Playwright's sync API is open it holds an asyncio loop as the
+# thread's running loop, and the tests after these that run their own loops would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         browser = launch(playwright)
