@@ -226,3 +226,10 @@ def test_a_classifier_from_an_empty_studio_to_an_endpoint_an_app_calls(
     assert {p["tagName"] for p in predictions} == {"Hemlock", "Japanese Cherry"}
     # The quickstart's test image is a hemlock: the model trained in the studio says so.
     assert max(predictions, key=lambda p: p["probability"])["tagName"] == "Hemlock"
+    # The gallery now: each project with its thumbnail and its published iteration.
+    page.get_by_role("link", name="Projects").first.click()
+    card = page.get_by_role("listitem").filter(has_text="Walkthrough: trees")
+    expect(card).to_contain_text("published as trees")
+    expect(card.get_by_role("img")).to_have_count(0)  # the thumbnail is decorative (alt ""), hidden from the tree
+    expect(card.locator(".card-thumb img")).to_have_js_property("complete", True)
+    studio.shoot("projects-trained")
