@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     advanced_training_cap_seconds: float | None = None
     # Which roles this process serves: "all", "training" or "prediction".
     role: str = "all"
+    # Web apps on other origins that may call the APIs from a browser (CORS): comma-separated origins
+    # ("https://app.example.com,http://localhost:3000"), or "*" for any. None: same origin only.
+    cors_origins: str | None = None
 
     # Azure Storage (blobs and queues): a connection string (Azurite: "UseDevelopmentStorage=true"),
     # or, with a managed identity, the service URIs below: the Functions identity-connection
@@ -84,6 +87,19 @@ class Settings(BaseSettings):
     def drop_dir(self) -> Path:
         """The local drop folder that ``cvstudio serve`` watches on the embedded default."""
         return self.data_dir / "drop"
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        return tuple(o.strip().rstrip("/") for o in (self.cors_origins or "").split(",") if o.strip())
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_not_urls(cls, value: str | None) -> str | None:
+        for origin in (o.strip().rstrip("/") for o in (value or "").split(",") if o.strip()):
+            scheme, _, rest = origin.partition("://")
+            if origin != "*" and (scheme not in ("http", "https") or not rest or "/" in rest):
+                raise ValueError(f"CVSTUDIO_CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com")
+        return value.strip() or None if value is not None else None
 
     @field_validator("training_key", "prediction_key")
     @classmethod

@@ -10,6 +10,7 @@ same app in Azure (``function_app.py``).
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from shared.api.deps import require_prediction_key, require_training_key
@@ -75,4 +76,14 @@ def create_app(services: Services) -> FastAPI:
         return {"status": "ok"}
 
     app.add_middleware(ApiVersionPaths)
+    origins = services.settings.cors_origin_list
+    if origins:
+        # Outermost, so that a preflight is answered before the key checks (it carries no key).
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=["Training-Key", "Prediction-Key", "Content-Type"],
+            max_age=600,
+        )
     return app

@@ -74,3 +74,13 @@ def test_the_command_stops_with_one_line_and_exit_code_2(tmp_path: Path) -> None
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("cvstudio: Cosmos DB is set but Azure Storage is not")
+
+
+def test_cors_origins_are_a_comma_list_of_origins() -> None:
+    settings = Settings(cors_origins=" https://app.example.com/, http://localhost:3000 ")
+    assert settings.cors_origin_list == ("https://app.example.com", "http://localhost:3000")
+    assert Settings(cors_origins="*").cors_origin_list == ("*",)
+    assert Settings().cors_origin_list == ()
+    for wrong in ("app.example.com", "https://app.example.com/studio", "ftp://files.example.com"):
+        with pytest.raises(ValueError, match="is not an origin"):
+            Settings(cors_origins=wrong)
