@@ -21,7 +21,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DATA_DIR ?= .data
 
-.PHONY: install install-azure-stack install-infra install-browser chromium run test bench lint check clean
+.PHONY: install install-azure-stack install-infra install-browser chromium run test fuzz bench lint check clean
 
 install: $(STAMP)
 
@@ -63,6 +63,11 @@ run: install
 # tests/browser drives the studio in chromium.
 test: install install-azure-stack install-infra install-browser
 	$(PY) -m pytest
+
+# The long fuzz run of both APIs (tests/integration/test_fuzz.py; `make test` runs 5 cases per operation).
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/integration/test_fuzz.py -q
 
 bench: install install-azure-stack install-browser
 	$(PY) -m benchmarks

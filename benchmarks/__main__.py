@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, str] = {
     "prediction": "benchmarks.prediction",
     "stores": "benchmarks.stores",
     "studio": "benchmarks.studio",
+    "load": "benchmarks.load",
 }
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

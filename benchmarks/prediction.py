@@ -14,7 +14,7 @@ Against a real ``cvstudio serve`` (default role: both APIs) on a fresh data dir:
 3. times, in this process, the bare onnxruntime session on the same preprocessed input (the
    model taken from the ONNX export zip, loaded with :class:`shared.vision.inference.OnnxModel`
    with the server's thread settings) and the decode + preprocess step
-   (``decode_for_model`` + ``preprocess``);
+   (``model_image`` + ``preprocess``);
 4. reads the server's RSS (with children) after the runs;
 5. times each step of a request's server-side work in this process against the same data dir
    (publish-name lookup, multipart parse, tag lookup, the whole ``PredictionService.predict``,
@@ -293,7 +293,7 @@ def _median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 5) -> float:
 @dataclass
 class Bare:
     model_ms: float  # session.run on the preprocessed [1, 3, S, S] input
-    decode_ms: float  # decode_for_model + preprocess
+    decode_ms: float  # model_image + preprocess
     size: int
     threads: str
     onnx: bytes
@@ -332,9 +332,16 @@ def _model_rate(onnx: bytes, batch: Any, *, threads: int | None, spinning: bool,
     return sum(counts) / (time.perf_counter() - t0)
 
 
-def _bare(client: Any, published: Published, data: bytes, repeats: int) -> Bare:
+def _decode(data: bytes, side: int) -> Any:
+    """The prediction path's decode (``model_image``), its pixels kept past the decode budget."""
     from shared.domain.limits import MAX_IMAGE_BYTES_PREDICTION
-    from shared.vision.images import decode_for_model
+    from shared.vision.images import model_image
+
+    with model_image(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION) as decoded:
+        return decoded.image
+
+
+def _bare(client: Any, published: Published, data: bytes, repeats: int) -> Bare:
     from shared.vision.inference import ModelCache, OnnxModel
     from shared.vision.preprocess import preprocess
 
@@ -342,11 +349,11 @@ def _bare(client: Any, published: Published, data: bytes, repeats: int) -> Bare:
     threads = ModelCache()._threads  # the server's ModelCache() is built with its defaults
     model = OnnxModel(onnx, threads=threads)
     side = getattr(model, "decode_side", model.size)  # what PredictionService.predict decodes to
-    image = decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION)
+    image = _decode(data, side)
     batch = preprocess(image, model.size)[None]
     model_ms = _median_ms(lambda: model.run(batch), repeats)
     decode_ms = _median_ms(
-        lambda: preprocess(decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION), model.size),
+        lambda: preprocess(_decode(data, side), model.size),
         repeats,
     )
     label = "onnxruntime default" if threads is None else str(threads)
@@ -364,7 +371,6 @@ def _server_steps(
     from shared.domain.enums import Task
     from shared.domain.limits import MAX_IMAGE_BYTES_PREDICTION
     from shared.settings import Settings
-    from shared.vision.images import decode_for_model
     from tests.servers import PREDICTION_KEY, TRAINING_KEY
 
     services = build_services(Settings(data_dir=data_dir, training_key=TRAINING_KEY, prediction_key=PREDICTION_KEY))
@@ -395,13 +401,11 @@ def _server_steps(
         ),
         "multipart parse (read_image_parts)": _median_ms(parse, repeats),
         "tag lookup (tag_names)": _median_ms(lambda: predictions.tag_names(iteration), repeats),
-        "decode (decode_for_model)": _median_ms(
-            lambda: decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION), repeats
-        ),
+        "decode (model_image)": _median_ms(lambda: _decode(data, side), repeats),
         "model (OnnxModel.classify/detect incl. resize)": _median_ms(
-            (lambda: model.classify(decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION)))
+            (lambda: model.classify(_decode(data, side)))
             if published.task == "classify"
-            else (lambda: model.detect(decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION))),
+            else (lambda: model.detect(_decode(data, side))),
             repeats,
         ),
         "PredictionService.predict (all of the above but the name lookup and parse)": _median_ms(
@@ -411,7 +415,7 @@ def _server_steps(
             lambda: image_prediction_out(result).model_dump_json(by_alias=True), repeats
         ),
     }
-    steps["model (OnnxModel.classify/detect incl. resize)"] -= steps["decode (decode_for_model)"]
+    steps["model (OnnxModel.classify/detect incl. resize)"] -= steps["decode (model_image)"]
     loop.close()
     with contextlib.suppress(Exception):
         services.meta.close()  # type: ignore[attr-defined]
@@ -555,7 +559,7 @@ def _measure(
             bare.decode_ms,
             "ms",
             "",
-            f"median of {repeats}: decode_for_model (JPEG draft to ≥ {bare.size} px) + preprocess",
+            f"median of {repeats}: model_image (JPEG draft to ≥ {bare.size} px) + preprocess",
         ),
     ]
     return rows

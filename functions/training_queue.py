@@ -7,7 +7,9 @@
 - ``training_not_started`` (queue ``%CVSTUDIO_TRAINING_QUEUE%-poison``, where the host moves a message
   it has given up on): the iteration ends ``Failed`` with the last reason its start failed.
 - ``fail_stalled_trainings`` (every 5 minutes): every training whose progress has not moved for
-  ``CVSTUDIO_TRAINING_STALL_SECONDS`` ends ``Failed`` (its job died, or never started).
+  ``CVSTUDIO_TRAINING_STALL_SECONDS`` ends ``Failed`` (its job died, or never started); and every
+  delete that is due another pass (interrupted, or its last pass) is enqueued as ``FinishDeletion``,
+  which ``start_training``'s dispatch runs (``shared.services.deletions``).
 
 Never trains here: a function has a time limit, and the queue redelivers. Messages are Base64 JSON
 (:mod:`shared.stores.azure.storage_queue` sends them so), which is what the trigger decodes.
@@ -24,7 +26,7 @@ from functions.runtime import services
 from shared.bootstrap import build_job_starter
 from shared.contracts.jobs import TrainIteration, decode
 from shared.domain.versioning import ContractError
-from shared.jobs.dispatch import dispatch
+from shared.jobs.dispatch import Handlers, dispatch
 from shared.jobs.training_jobs import TrainingJobs
 
 __all__ = ["MAX_DEQUEUE_COUNT", "bp"]
@@ -44,7 +46,7 @@ def _training_jobs() -> TrainingJobs:
 
 @bp.queue_trigger(arg_name="message", queue_name="%CVSTUDIO_TRAINING_QUEUE%", connection="CVSTUDIO_STORAGE")
 def start_training(message: func.QueueMessage) -> None:
-    dispatch(message.get_body(), _training_jobs())
+    dispatch(message.get_body(), Handlers(_training_jobs(), services().deletions))
 
 
 @bp.queue_trigger(arg_name="message", queue_name="%CVSTUDIO_TRAINING_QUEUE%-poison", connection="CVSTUDIO_STORAGE")
@@ -63,3 +65,6 @@ def fail_stalled_trainings(timer: func.TimerRequest) -> None:
     built = services()
     for iteration in built.iterations.fail_stalled(built.settings.training_stall_seconds):
         log.warning("training of iteration %s ended: %s", iteration.id, iteration.training_error_details)
+    requested = built.deletions.request_due()
+    if requested:
+        log.info("asked to finish %d delete(s)", requested)

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from functools import partial
 
 from shared.jobs.child_process import HEARTBEAT_SECONDS, ChildProcessLauncher
+from shared.jobs.dispatch import Handlers
 from shared.jobs.drop_watcher import DropWatcher
 from shared.jobs.launcher import JobLauncher
 from shared.jobs.training_jobs import RefusingLauncher, TrainingJobs
 from shared.jobs.worker import LocalWorker
 from shared.keys import Keys, resolve_keys
 from shared.net.url_fetch import FetchPolicy
+from shared.services.deletions import Deletions
 from shared.services.drop_ingestion import DropIngestion
 from shared.services.exports import ExportService
 from shared.services.image_labels import ImageLabels
@@ -43,6 +45,7 @@ from shared.stores.embedded.file_blobs import FileBlobStore
 from shared.stores.embedded.sqlite_metadata import SqliteMetadataStore
 from shared.stores.ports import BlobStore, MetadataStore
 from shared.stores.queue import InProcessQueue, WorkQueue
+from shared.vision.decode_memory import configure_decode_memory
 from shared.vision.inference import ModelCache
 
 __all__ = [
@@ -84,8 +87,10 @@ class Services:
     exports: ExportService
     publishing: PublishingService
     predictions: PredictionService
+    downloads: ImageDownloads
     stored_predictions: StoredPredictions
     suggestions: SuggestionService
+    deletions: Deletions
 
 
 def _embedded_stores(settings: Settings) -> tuple[MetadataStore, BlobStore, WorkQueue]:
@@ -129,12 +134,16 @@ def build_services(
             _azure_stores(settings) if settings.on_azure else _embedded_stores(settings)
         )
         meta, blobs, queue = meta or default_meta, blobs or default_blobs, queue or default_queue
-    downloads = ImageDownloads(FetchPolicy(allow_private=settings.allow_private_urls))
+    configure_decode_memory(settings.decode_memory_mb * 2**20)
+    downloads = ImageDownloads(
+        FetchPolicy(allow_private=settings.allow_private_urls), threads=settings.url_download_threads
+    )
     projects = ProjectService(meta, blobs)
     tags = TagService(meta, projects)
     snapshots = SnapshotStore(meta, blobs)
     uploads = ImageUploads(meta, blobs, projects, tags, downloads, parallel=UPLOAD_PARALLEL)
     iterations = IterationService(meta, blobs, projects, snapshots)
+    images = ImageService(meta, blobs, projects, snapshots)
     artifacts = ModelArtifacts(blobs)
     stored_predictions = StoredPredictions(meta, blobs, projects, tags, uploads)
     predictions = PredictionService(tags, iterations, artifacts, ModelCache(), stored_predictions, downloads)
@@ -147,7 +156,7 @@ def build_services(
         queue=queue,
         projects=projects,
         tags=tags,
-        images=ImageService(meta, blobs, projects, snapshots),
+        images=images,
         uploads=uploads,
         labels=ImageLabels(meta, projects, tags),
         iterations=iterations,
@@ -158,8 +167,10 @@ def build_services(
         exports=ExportService(meta, blobs, iterations, artifacts, background.submit),
         publishing=PublishingService(meta, projects, iterations),
         predictions=predictions,
+        downloads=downloads,
         stored_predictions=stored_predictions,
         suggestions=SuggestionService(meta, blobs, projects, tags, iterations, predictions),
+        deletions=Deletions(meta, projects, tags, images, queue),
     )
 
 
@@ -206,7 +217,7 @@ def build_local_worker(services: Services) -> LocalWorker:
     """The worker of ``cvstudio serve``: queued training in child processes of this server, or, with
     the Container Apps runner, executions of the job started from here and stalled trainings ended."""
     launcher = build_launcher(services)
-    handlers = build_training_jobs(services, launcher)
+    handlers = Handlers(build_training_jobs(services, launcher), services.deletions)
     sweep: Callable[[], object] | None = None
     resume_quiet_for = None
     if services.settings.runner == "container-apps":
@@ -215,7 +226,14 @@ def build_local_worker(services: Services) -> LocalWorker:
         resume_quiet_for = RESUME_QUIET_SECONDS
         sweep = partial(services.training.resume_unfinished, RESUME_QUIET_SECONDS)
     return LocalWorker(
-        services.queue, handlers, launcher, services.training, sweep=sweep, resume_quiet_for=resume_quiet_for
+        services.queue,
+        handlers,
+        launcher,
+        services.training,
+        sweep=sweep,
+        resume_quiet_for=resume_quiet_for,
+        deletions=services.deletions,
+        alone=not services.settings.on_azure,  # the embedded stores belong to this one server
     )
 
 

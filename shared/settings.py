@@ -11,9 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.domain.limits import (
+    DEFAULT_DECODE_MEMORY_BYTES,
+    DEFAULT_MAX_FILE_BATCH_BODY_BYTES,
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_JSON_BODY_BYTES,
+    DEFAULT_URL_DOWNLOAD_THREADS,
+)
 
 __all__ = ["InvalidSettings", "Settings", "load_settings"]
 
@@ -27,6 +36,9 @@ class Settings(BaseSettings):
     # Keys: when unset, random keys are made once and kept in data_dir/keys.json.
     training_key: str | None = None
     prediction_key: str | None = None
+    # A second key per role (Custom Vision's Key2), accepted as well: rotate one while clients use the other.
+    training_key_2: str | None = None
+    prediction_key_2: str | None = None
     # The absolute base URL that image URIs are built on; by default the request's own host.
     public_base_url: str | None = None
     # Let URL uploads reach loopback and private networks (local testing only).
@@ -38,6 +50,19 @@ class Settings(BaseSettings):
     # Web apps on other origins that may call the APIs from a browser (CORS): comma-separated origins
     # ("https://app.example.com,http://localhost:3000"), or "*" for any. None: same origin only.
     cors_origins: str | None = None
+    # Host names (host or host:port, comma-separated; ".example.com" for its subdomains; "*" for any) that
+    # requests may name besides loopback and the address `cvstudio serve --host` binds; image links are built
+    # on the request's host only when it is one of these. Unchecked when public_base_url is set and this is not.
+    allowed_hosts: str | None = None
+    # The address `cvstudio serve --host` binds (set by the command): an allowed host unless a wildcard.
+    serve_host: str | None = None
+    # Per-key request limits, as Custom Vision's tiers have (S0: 10 a second): requests a second one key may
+    # make to the Training / Prediction API on this instance, beyond a burst; 0: no limit. Over it: 429.
+    training_rate_limit: float = Field(0.0, ge=0, allow_inf_nan=False)
+    prediction_rate_limit: float = Field(0.0, ge=0, allow_inf_nan=False)
+    # Requests one key may make at once before its rate applies; 0: one second's worth.
+    training_rate_burst: int = Field(0, ge=0)
+    prediction_rate_burst: int = Field(0, ge=0)
 
     # Azure Storage (blobs and queues): a connection string (Azurite: "UseDevelopmentStorage=true"),
     # or, with a managed identity, the service URIs below: the Functions identity-connection
@@ -71,6 +96,17 @@ class Settings(BaseSettings):
     # A training whose progress has not moved for this long is ended Failed (its job died).
     training_stall_seconds: float = 900.0
 
+    # Bounded resources (defaults in shared.domain.limits). Decoded pixels in flight, all requests
+    # together (MB): a decode that does not fit waits its turn.
+    decode_memory_mb: int = Field(DEFAULT_DECODE_MEMORY_BYTES // 2**20, ge=64)
+    # The largest JSON body (bytes), and CreateImagesFromFiles' (base64 images): larger is a 413.
+    max_json_body_bytes: int = Field(DEFAULT_MAX_JSON_BODY_BYTES, ge=1024)
+    max_file_batch_body_bytes: int = Field(DEFAULT_MAX_FILE_BATCH_BODY_BYTES, ge=1024)
+    # Request headers together (bytes): larger is a 431 (a 400 when the server cannot even complete them).
+    max_header_bytes: int = Field(DEFAULT_MAX_HEADER_BYTES, ge=1024)
+    # URL downloads at once (URL uploads, predictions and Quick Test from URLs), on threads of their own.
+    url_download_threads: int = Field(DEFAULT_URL_DOWNLOAD_THREADS, ge=1, le=256)
+
     @property
     def on_azure(self) -> bool:
         """Whether the stores are Azure's (else the embedded default under ``data_dir``)."""
@@ -92,6 +128,31 @@ class Settings(BaseSettings):
     def cors_origin_list(self) -> tuple[str, ...]:
         return tuple(o.strip().rstrip("/") for o in (self.cors_origins or "").split(",") if o.strip())
 
+    @property
+    def allowed_host_list(self) -> tuple[str, ...]:
+        """The Host values requests may name (see ``allowed_hosts``), lowercase, loopback first."""
+        hosts = ["localhost", "127.0.0.1", "[::1]"]
+        if self.serve_host and self.serve_host not in ("0.0.0.0", "::"):
+            host = self.serve_host.lower()
+            hosts.append(f"[{host}]" if ":" in host and not host.startswith("[") else host)
+        if self.public_base_url:
+            hosts.append(urlsplit(self.public_base_url).netloc.lower())
+        hosts.extend(h.strip().lower().rstrip(".") for h in (self.allowed_hosts or "").split(",") if h.strip())
+        return tuple(hosts)
+
+    @property
+    def checks_hosts(self) -> bool:
+        """Whether a request's Host must be allowed: links are built on it unless a public base URL is set."""
+        return self.public_base_url is None or self.allowed_hosts is not None
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts_not_urls(cls, value: str | None) -> str | None:
+        for host in (h.strip() for h in (value or "").split(",") if h.strip()):
+            if "/" in host or "@" in host or " " in host:
+                raise ValueError(f"CVSTUDIO_ALLOWED_HOSTS: {host!r} is not a host name like app.example.com[:8080]")
+        return value.strip() or None if value is not None else None
+
     @field_validator("cors_origins")
     @classmethod
     def _origins_not_urls(cls, value: str | None) -> str | None:
@@ -101,7 +162,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"CVSTUDIO_CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com")
         return value.strip() or None if value is not None else None
 
-    @field_validator("training_key", "prediction_key")
+    @field_validator("training_key", "prediction_key", "training_key_2", "prediction_key_2")
     @classmethod
     def _no_placeholder_keys(cls, value: str | None) -> str | None:
         if value is not None:
@@ -141,6 +202,19 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @model_validator(mode="after")
+    def _keys_apart(self) -> Settings:
+        for role in ("training", "prediction"):
+            if getattr(self, f"{role}_key_2") and not getattr(self, f"{role}_key"):
+                raise ValueError(f"CVSTUDIO_{role.upper()}_KEY_2 is set without CVSTUDIO_{role.upper()}_KEY: set both.")
+        training = {self.training_key, self.training_key_2} - {None}
+        if training & {self.prediction_key, self.prediction_key_2}:
+            raise ValueError(
+                "The training and prediction keys must differ (CVSTUDIO_TRAINING_KEY[_2], "
+                "CVSTUDIO_PREDICTION_KEY[_2]), so that a prediction key cannot train."
+            )
+        return self
 
     @model_validator(mode="after")
     def _whole_azure_configuration(self) -> Settings:

@@ -1,7 +1,8 @@
 // cvstudio on Azure: a training resource and a prediction resource, kept separate (as Custom Vision's are).
 //
 //   az deployment group create -g <rg> -f infra/bicep/main.bicep \
-//     -p trainingKey=<generated once> predictionKey=<generated once> [trainingImage=<acr>/cvstudio-training:<tag>]
+//     -p trainingKey=<generated once> trainingKey2=<generated once> predictionKey=<generated once> \
+//        predictionKey2=<generated once> [trainingImage=<acr>/cvstudio-training:<tag>]
 //
 // Two Flex Consumption function apps run the same code (function_app.py); CVSTUDIO_ROLE picks what each serves
 // (training: the Training API and the blob and queue triggers; prediction: the Prediction API only). The product's
@@ -34,6 +35,21 @@ param trainingKey string
 @minLength(16)
 @metadata({ azd: { type: 'generate', config: { length: 48, noSpecial: true } } })
 param predictionKey string
+
+// Key 2 of each role (Custom Vision's Key2): accepted as well as key 1, so that one key is changed while clients use
+// the other. Every key must differ from the other role's keys (the apps cannot compare: each holds only its own).
+
+@description('A second Training-Key, accepted as well (at least 16 characters). Generate once; pass the same value on every deployment.')
+@secure()
+@minLength(16)
+@metadata({ azd: { type: 'generate', config: { length: 48, noSpecial: true } } })
+param trainingKey2 string
+
+@description('A second Prediction-Key, accepted as well (at least 16 characters). Generate once; pass the same value on every deployment.')
+@secure()
+@minLength(16)
+@metadata({ azd: { type: 'generate', config: { length: 48, noSpecial: true } } })
+param predictionKey2 string
 
 // ---------------------------------------------------------------------------------------------------------------
 // Region and names
@@ -111,6 +127,16 @@ param predictionInstanceMemoryMB int = 2048
 @maxValue(1000)
 param predictionMaximumInstanceCount int = 100
 
+@description('Requests a second one Training-Key may make to one instance of the training app (CVSTUDIO_TRAINING_RATE_LIMIT; Custom Vision S0: 10); over it, 429 with Retry-After. Per instance: scaled out, N times that. 0: no limit.')
+@minValue(0)
+@maxValue(10000)
+param trainingRateLimit int = 10
+
+@description('Requests a second one Prediction-Key may make to one instance of the prediction app (CVSTUDIO_PREDICTION_RATE_LIMIT; Custom Vision S0: 10 stored, 20 with nostore); over it, 429 with Retry-After. Per instance. 0: no limit.')
+@minValue(0)
+@maxValue(10000)
+param predictionRateLimit int = 10
+
 @description('The training image (built from Dockerfile.training), e.g. <registry>.azurecr.io/cvstudio-training:<tag>. The default is a public placeholder until the first push; deploy again with the pushed image.')
 param trainingImage string = 'mcr.microsoft.com/k8se/quickstart-jobs:latest'
 
@@ -174,6 +200,8 @@ var cosmosDatabaseName = 'cvstudio'
 var cosmosContainerName = 'documents'
 var trainingKeySecretName = 'cvstudio-training-key'
 var predictionKeySecretName = 'cvstudio-prediction-key'
+var trainingKey2SecretName = 'cvstudio-training-key-2'
+var predictionKey2SecretName = 'cvstudio-prediction-key-2'
 var trainingDeploymentContainerName = 'app-package-training'
 var predictionDeploymentContainerName = 'app-package-prediction'
 var cosmosDataContributor = '00000000-0000-0000-0000-000000000002'
@@ -406,7 +434,7 @@ module cosmos 'br/public:avm/res/document-db/database-account:0.20.1' = {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Key Vault: the two keys (RBAC mode; each identity may read only the secret it needs, app/rbac.bicep)
+// Key Vault: the keys, two per role (RBAC mode; each identity may read only the secrets it needs, app/rbac.bicep)
 // ---------------------------------------------------------------------------------------------------------------
 
 module keyVault 'br/public:avm/res/key-vault/vault:0.14.0' = {
@@ -439,6 +467,16 @@ module keyVault 'br/public:avm/res/key-vault/vault:0.14.0' = {
         value: predictionKey
         contentType: 'text/plain'
       }
+      {
+        name: trainingKey2SecretName
+        value: trainingKey2
+        contentType: 'text/plain'
+      }
+      {
+        name: predictionKey2SecretName
+        value: predictionKey2
+        contentType: 'text/plain'
+      }
     ]
   }
 }
@@ -446,6 +484,8 @@ module keyVault 'br/public:avm/res/key-vault/vault:0.14.0' = {
 // Unversioned secret URIs: a key changed in Key Vault reaches the apps within a day, or at their next restart.
 var trainingKeySecretUri = '${keyVault.outputs.uri}secrets/${trainingKeySecretName}'
 var predictionKeySecretUri = '${keyVault.outputs.uri}secrets/${predictionKeySecretName}'
+var trainingKey2SecretUri = '${keyVault.outputs.uri}secrets/${trainingKey2SecretName}'
+var predictionKey2SecretUri = '${keyVault.outputs.uri}secrets/${predictionKey2SecretName}'
 
 // ---------------------------------------------------------------------------------------------------------------
 // The registry of the training image: the job pulls with its own identity (AcrPull), never with an admin user.
@@ -486,6 +526,8 @@ module rbac 'app/rbac.bicep' = {
     keyVaultName: keyVault.outputs.name
     trainingKeySecretName: trainingKeySecretName
     predictionKeySecretName: predictionKeySecretName
+    trainingKey2SecretName: trainingKey2SecretName
+    predictionKey2SecretName: predictionKey2SecretName
     appInsightsName: appInsights.outputs.name
   }
 }
@@ -642,6 +684,11 @@ var storeSettings = {
   CVSTUDIO_DROP_CONTAINER: dropContainerName
 }
 
+// Image links are built on the request's host (shared/api/hosts.py). App Service's front ends pass a request to an
+// app only for a host name bound to it (its default name, or a custom domain added later), so whatever Host
+// arrives is the app's own: every name is allowed, and a custom domain needs no change here.
+var appHosts = '*'
+
 module trainingApp 'app/function-app.bicep' = {
   name: 'training-app'
   params: {
@@ -660,9 +707,12 @@ module trainingApp 'app/function-app.bicep' = {
     appSettings: union(storeSettings, {
       CVSTUDIO_ROLE: 'training'
       CVSTUDIO_TRAINING_KEY: '@Microsoft.KeyVault(SecretUri=${trainingKeySecretUri})'
+      CVSTUDIO_TRAINING_KEY_2: '@Microsoft.KeyVault(SecretUri=${trainingKey2SecretUri})'
+      CVSTUDIO_ALLOWED_HOSTS: appHosts
       CVSTUDIO_STORAGE__clientId: trainingIdentity.outputs.clientId
       CVSTUDIO_TRAINING_RUNNER: 'container-apps'
       CVSTUDIO_TRAINING_JOB_ID: trainingJob.outputs.resourceId
+      CVSTUDIO_TRAINING_RATE_LIMIT: string(trainingRateLimit)
     })
   }
   dependsOn: [
@@ -689,7 +739,10 @@ module predictionApp 'app/function-app.bicep' = {
     appSettings: union(storeSettings, {
       CVSTUDIO_ROLE: 'prediction'
       CVSTUDIO_PREDICTION_KEY: '@Microsoft.KeyVault(SecretUri=${predictionKeySecretUri})'
+      CVSTUDIO_PREDICTION_KEY_2: '@Microsoft.KeyVault(SecretUri=${predictionKey2SecretUri})'
+      CVSTUDIO_ALLOWED_HOSTS: appHosts
       CVSTUDIO_STORAGE__clientId: predictionIdentity.outputs.clientId
+      CVSTUDIO_PREDICTION_RATE_LIMIT: string(predictionRateLimit)
     })
   }
   dependsOn: [
@@ -731,7 +784,7 @@ output dropContainerName string = dropContainerName
 @description('The Event Grid system topic the drop folder\'s blob trigger subscribes to (drop-folder-events.bicep).')
 output storageEventsTopicName string = storageEvents.name
 
-@description('The Key Vault that holds the two keys.')
+@description('The Key Vault that holds the keys (two per role).')
 output keyVaultName string = keyVault.outputs.name
 
 @description('The Cosmos DB endpoint.')

@@ -13,9 +13,13 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
+from shared.api.body_limits import BodyLimits
 from shared.api.deps import require_prediction_key, require_training_key
 from shared.api.errors import install_error_handlers
+from shared.api.hosts import AllowedHosts
+from shared.api.openapi import install_openapi
 from shared.api.paths import PREDICTION_PREFIX, TRAINING_PREFIX, ApiVersionPaths
+from shared.api.rate_limits import install_rate_limits
 from shared.api.routes import (
     artifacts,
     domains,
@@ -30,6 +34,7 @@ from shared.api.routes import (
     suggestions,
     tags,
 )
+from shared.api.security_headers import install_security_headers
 from shared.api.uris import UriSigner
 from shared.bootstrap import Services
 
@@ -50,8 +55,10 @@ def create_app(services: Services) -> FastAPI:
         redoc_url=None,
     )
     app.state.services = services
-    app.state.uri_signer = UriSigner(services.keys.training)
+    app.state.uri_signer = UriSigner(services.keys.training_keys)
     install_error_handlers(app)
+    install_security_headers(app, public_base_url=services.settings.public_base_url)  # around all, the 500 too
+    install_openapi(app)
 
     if services.settings.role in ("all", "training"):
         training = APIRouter(prefix=TRAINING_PREFIX, dependencies=[Depends(require_training_key)])
@@ -75,7 +82,15 @@ def create_app(services: Services) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.add_middleware(  # inside the path rewrite, so it sees the canonical paths
+        BodyLimits,
+        json_limit=services.settings.max_json_body_bytes,
+        file_batch_limit=services.settings.max_file_batch_body_bytes,
+        header_limit=services.settings.max_header_bytes,
+    )
     app.add_middleware(ApiVersionPaths)
+    app.add_middleware(AllowedHosts, settings=services.settings)  # before any route builds a link on Host
+    install_rate_limits(app, services.settings)  # inside CORS: preflights carry no key
     origins = services.settings.cors_origin_list
     if origins:
         # Outermost, so that a preflight is answered before the key checks (it carries no key).
@@ -84,6 +99,7 @@ def create_app(services: Services) -> FastAPI:
             allow_origins=list(origins),
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
             allow_headers=["Training-Key", "Prediction-Key", "Content-Type"],
+            expose_headers=["Retry-After"],  # so a web app can honour a 429
             max_age=600,
         )
     return app

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from shared.api.auth import require_key
+from shared.api.hosts import host_allowed, host_refused_message
 from shared.api.uris import UriSigner
 from shared.api.wire.base import UriFor
 from shared.bootstrap import Services
+from shared.domain.errors import BadRequest
 from shared.domain.records import ExportRecord
 
 __all__ = [
@@ -33,15 +35,23 @@ ServicesDep = Annotated[Services, Depends(_services)]
 
 
 def require_training_key(request: Request, services: ServicesDep) -> None:
-    require_key(request, "training-key", services.keys.training)
+    require_key(request, "training-key", services.keys.training_keys)
 
 
 def require_prediction_key(request: Request, services: ServicesDep) -> None:
-    require_key(request, "prediction-key", services.keys.prediction)
+    require_key(request, "prediction-key", services.keys.prediction_keys)
 
 
 def base_url(request: Request, services: Services) -> str:
-    return services.settings.public_base_url or str(request.base_url).rstrip("/")
+    """Where links point: the public base URL, else the request's own host, which the app has checked
+    against the allowed hosts (``shared/api/hosts.py``) before any route ran."""
+    settings = services.settings
+    if settings.public_base_url:
+        return settings.public_base_url
+    host = request.headers.get("host")
+    if host is not None and not host_allowed(host, settings.allowed_host_list):
+        raise BadRequest(host_refused_message(host))  # defence in depth: the hosts check runs first
+    return str(request.base_url).rstrip("/")
 
 
 def _uri_for(request: Request, services: ServicesDep) -> UriFor:

@@ -54,7 +54,11 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return error_response(500, Code.ERROR_UNKNOWN.value, "The server failed to handle the request; see its log.")
+    response = error_response(500, Code.ERROR_UNKNOWN.value, "The server failed to handle the request; see its log.")
+    # Starlette re-raises after this reply and uvicorn then drops the connection: say so, so that a
+    # keep-alive client opens a new one for its next request instead of failing it.
+    response.headers["Connection"] = "close"
+    return response
 
 
 def install_error_handlers(app: FastAPI) -> None:

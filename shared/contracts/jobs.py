@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from shared.domain.versioning import ContractError, parse_document, read_version
 
-__all__ = ["JobMessage", "TrainIteration", "UnknownMessageType", "decode", "encode"]
+__all__ = ["FinishDeletion", "JobMessage", "TrainIteration", "UnknownMessageType", "decode", "encode"]
 
 _NAME = "The queue message"
 
@@ -45,9 +45,32 @@ class TrainIteration:
         return cls(project_id, iteration_id)
 
 
+@dataclass(frozen=True)
+class FinishDeletion:
+    """Pass over the remains of a deleted project or tag once more (its tombstone's id)."""
+
+    TYPE: ClassVar[str] = "finish-deletion"
+    VERSION: ClassVar[int] = 1
+
+    tombstone_id: str
+
+    def to_fields(self) -> dict[str, Any]:
+        return {"tombstoneId": self.tombstone_id}
+
+    @classmethod
+    def from_fields(cls, raw: dict[str, Any]) -> FinishDeletion:
+        tombstone_id = raw.get("tombstoneId")
+        if not isinstance(tombstone_id, str) or not tombstone_id:
+            raise ContractError(f"{_NAME} of type 'finish-deletion' needs tombstoneId.")
+        return cls(tombstone_id)
+
+
 # Every message type, as one union: dispatchers match on it exhaustively.
-JobMessage = TrainIteration
-_TYPES: dict[str, type[TrainIteration]] = {TrainIteration.TYPE: TrainIteration}
+JobMessage = TrainIteration | FinishDeletion
+_TYPES: dict[str, type[TrainIteration] | type[FinishDeletion]] = {
+    TrainIteration.TYPE: TrainIteration,
+    FinishDeletion.TYPE: FinishDeletion,
+}
 
 
 def encode(message: JobMessage) -> str:

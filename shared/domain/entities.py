@@ -31,6 +31,7 @@ __all__ = [
     "Project",
     "Region",
     "Tag",
+    "Tombstone",
     "TrainingProgress",
     "metadata_pair",
     "new_id",
@@ -399,5 +400,58 @@ class Iteration:
             attempts=doc.get("attempts", 0),
             start_error=doc.get("startError"),
             snapshot_version=doc.get("snapshotVersion", 0),
+            etag=etag,
+        )
+
+
+@dataclass(frozen=True)
+class Tombstone:
+    """A project or tag being deleted: written before the thing disappears, removed once its remains
+    (documents, bytes, references) are gone, so that a delete interrupted by a crash is finished by
+    whoever finds it (``shared.services.deletions``). All live in one partition of their own."""
+
+    KIND: ClassVar[str] = "tombstone"
+    NOT_FOUND: ClassVar[Code] = Code.NOT_FOUND_PROJECT  # never shown: a tombstone is internal
+    MISSING: ClassVar[str] = "Deletion '{ref}' was not found."
+    PARTITION: ClassVar[str] = "tombstones"
+    PROJECT: ClassVar[str] = "project"
+    TAG: ClassVar[str] = "tag"
+
+    what: str  # PROJECT or TAG
+    project_id: str
+    target_id: str  # the project's id, or the tag's
+    name: str  # its unique name, freed at the delete (the claim is released only if still its own)
+    deleted_at: str
+    purged_at: str | None = None  # when the first purge pass ended; a last pass follows after a grace
+    etag: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.what}:{self.target_id}"
+
+    @property
+    def partition(self) -> str:
+        return Tombstone.PARTITION
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            ID: self.id,
+            "what": self.what,
+            "ofProject": self.project_id,  # not "projectId": that is the partition key in Cosmos DB
+            "targetId": self.target_id,
+            "name": self.name,
+            "deletedAt": self.deleted_at,
+            "purgedAt": self.purged_at,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], etag: str | None = None) -> Tombstone:
+        return cls(
+            what=doc["what"],
+            project_id=doc["ofProject"],
+            target_id=doc["targetId"],
+            name=doc["name"],
+            deleted_at=doc["deletedAt"],
+            purged_at=doc.get("purgedAt"),
             etag=etag,
         )

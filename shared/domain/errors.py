@@ -12,6 +12,7 @@ the code's family, in one place (:func:`http_status`).
     ├── NotFound                 NotFound*             -> 404
     ├── Conflict                 Conflict*             -> 409 (an etag lost a race)
     ├── UnsupportedMediaType     UnsupportedMediaType  -> 415
+    ├── (the rate limits)        TooManyRequests       -> 429 (with Retry-After)
     └── ServerError              Error*                -> 500
 
 Adapters translate their SDK's exceptions into these at their boundary, so nothing above the
@@ -36,6 +37,7 @@ __all__ = [
     "Unauthorized",
     "UnsupportedMediaType",
     "http_status",
+    "plain_reason",
 ]
 
 
@@ -111,6 +113,9 @@ class Code(StrEnum):
     NOT_FOUND_DOMAIN = "NotFoundDomain"
     CONFLICT = "Conflict"
     UNSUPPORTED_MEDIA_TYPE = "UnsupportedMediaType"
+    # Custom Vision's codes have none for rate limits (Azure's gateway answers {"error": {"code": "429"}},
+    # which the SDK cannot read): ours, in the flat shape.
+    TOO_MANY_REQUESTS = "TooManyRequests"
     ERROR_UNKNOWN = "ErrorUnknown"
 
 
@@ -121,6 +126,7 @@ _FAMILY_STATUS = (
     ("NotFound", 404),
     ("Conflict", 409),
     ("UnsupportedMediaType", 415),
+    ("TooManyRequests", 429),
 )
 
 
@@ -189,3 +195,13 @@ class InvalidImage(BadRequest):
     def __init__(self, message: str, code: Code, create_status: ImageCreateStatus) -> None:
         super().__init__(message, code)
         self.create_status = create_status
+
+
+def plain_reason(exc: BaseException) -> str:
+    """An exception as one line a user may read (an iteration's or an export's failure): its type and the
+    first line of its message, but an OS error's reason without the file it names (the server's paths
+    are nobody else's business)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{type(exc).__name__}: {exc.strerror}"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {first}"[:500] if first else type(exc).__name__

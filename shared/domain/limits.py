@@ -13,16 +13,25 @@ __all__ = [
     "MAX_BATCH_IMAGES",
     "MAX_BATCH_TAGS",
     "MAX_DESCRIPTION_LENGTH",
+    "MAX_FILTER_DEPTH",
+    "MAX_FILTER_TERMS",
     "MAX_IMAGE_BYTES_PREDICTION",
     "MAX_IMAGE_BYTES_TRAINING",
     "MAX_IMAGE_IDS_QUERY",
     "MAX_IMAGE_PIXELS",
     "MAX_IMAGE_SIDE",
+    "MAX_INT32",
+    "DEFAULT_DECODE_MEMORY_BYTES",
+    "DEFAULT_MAX_FILE_BATCH_BODY_BYTES",
+    "DEFAULT_MAX_JSON_BODY_BYTES",
+    "DEFAULT_MAX_HEADER_BYTES",
+    "DEFAULT_URL_DOWNLOAD_THREADS",
     "MAX_ITERATIONS_PER_PROJECT",
     "MAX_METADATA_KEY_LENGTH",
     "MAX_METADATA_PAIRS",
     "MAX_METADATA_VALUE_LENGTH",
     "MAX_NAME_LENGTH",
+    "MAX_RATE_LIMITED_KEYS",
     "MAX_REGION_BATCH",
     "MAX_REGIONS_PER_IMAGE",
     "MAX_TAGS_PER_IMAGE",
@@ -51,6 +60,12 @@ MAX_REGION_BATCH = 64
 MAX_IMAGE_IDS_QUERY = 256
 MAX_TAKE = 256
 DEFAULT_TAKE = 50
+# Custom Vision's integer parameters are Int32: a larger `skip` (or budget) is a 400 there, not a wrap.
+MAX_INT32 = 2**31 - 1
+# `$filter`: at most this many `key eq 'value'` terms (as the store sees them, after `or` is
+# distributed over `and`), nested at most this deep; a longer filter is a 400, never a huge query.
+MAX_FILTER_TERMS = 64
+MAX_FILTER_DEPTH = 16
 
 MAX_TAGS_PER_PROJECT = 500
 MAX_TAGS_PER_IMAGE = 100
@@ -70,5 +85,21 @@ MAX_METADATA_VALUE_LENGTH = 256
 # Stored predictions and Smart Labeler suggestions are kept this long.
 RESULT_RETENTION = timedelta(days=30)
 
+# Rate-limit buckets kept per API in one process; past it the least recently used key is forgotten
+# (and starts full again).
+MAX_RATE_LIMITED_KEYS = 10_000
+
 URL_FETCH_TIMEOUT_SECONDS = 10.0
 URL_FETCH_MAX_REDIRECTS = 3
+
+# Bounded resources (defaults of the CVSTUDIO_* settings that can change them):
+# decoded pixels in flight, all requests together (a max-pixel image decodes to 262 MB);
+DEFAULT_DECODE_MEMORY_BYTES = 512 * 1024 * 1024
+# a JSON body (every request but the streamed image uploads, which have their per-image limits);
+DEFAULT_MAX_JSON_BODY_BYTES = 1024 * 1024
+# CreateImagesFromFiles: a full batch of base64 training images, and room for the rest of the JSON;
+DEFAULT_MAX_FILE_BATCH_BODY_BYTES = MAX_BATCH_IMAGES * 4 * -(-MAX_IMAGE_BYTES_TRAINING // 3) + 1024 * 1024
+# request headers together (larger: 431), as Azure Functions' host allows;
+DEFAULT_MAX_HEADER_BYTES = 32 * 1024
+# URL downloads at once, on threads of their own (the requests that wait for them hold none).
+DEFAULT_URL_DOWNLOAD_THREADS = 16

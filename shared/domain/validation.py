@@ -20,13 +20,18 @@ from shared.domain.limits import (
 )
 
 __all__ = [
+    "PUBLISH_NAME_PATTERN",
     "check_description",
     "check_metadata",
     "check_name",
     "check_region",
     "is_guid",
+    "parse_guid",
     "parse_guids",
 ]
+
+# A publish name (what apps call a model by); also sent to the studio, which checks it before a call.
+PUBLISH_NAME_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9 _.\-]{{0,{MAX_NAME_LENGTH - 1}}}$"
 
 # Rounding in clients (0.1 + 0.9 in floats) must not turn a box on the edge into an error.
 _EDGE_TOLERANCE = 1e-6
@@ -40,6 +45,16 @@ def is_guid(value: str) -> bool:
     return True
 
 
+def parse_guid(value: str, what: str) -> str:
+    """One id that must be there (a field of a JSON body): lowercase, or a 400 when blank or malformed."""
+    text = value.strip()
+    if not text:
+        raise BadRequest(f"A {what} id is blank; give the {what}'s id (a GUID).", Code.BAD_REQUEST_INVALID_IDS)
+    if not is_guid(text):
+        raise BadRequest(f"'{text[:64]}' is not a valid {what} id.", Code.BAD_REQUEST_INVALID_IDS)
+    return str(uuid.UUID(text))
+
+
 def parse_guids(values: Iterable[str], what: str, *, limit: int) -> list[str]:
     """Normalise ids (lowercase, each once, in order); refuse malformed ids and too many."""
     out: dict[str, None] = {}
@@ -48,7 +63,7 @@ def parse_guids(values: Iterable[str], what: str, *, limit: int) -> list[str]:
         if not value:
             continue
         if not is_guid(value):
-            raise BadRequest(f"'{value}' is not a valid {what} id.", Code.BAD_REQUEST_INVALID_IDS)
+            raise BadRequest(f"'{value[:64]}' is not a valid {what} id.", Code.BAD_REQUEST_INVALID_IDS)
         out.setdefault(str(uuid.UUID(value)), None)
     if len(out) > limit:
         raise BadRequest(

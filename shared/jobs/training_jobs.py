@@ -24,6 +24,7 @@ import logging
 
 from shared.contracts.jobs import TrainIteration
 from shared.domain.enums import IterationStatus
+from shared.domain.errors import plain_reason
 from shared.jobs.launcher import JobLauncher
 from shared.services.iterations import IterationService
 from shared.services.projects import ProjectService
@@ -119,5 +120,4 @@ class TrainingJobs:
 
 def _plain(exc: Exception) -> str:
     """An exception as one line for a person: the first line of its message, with its type."""
-    first = (str(exc).strip().splitlines() or [""])[0]
-    return f"{type(exc).__name__}: {first}"[:500]
+    return plain_reason(exc)[:500]

@@ -20,7 +20,7 @@ from dataclasses import replace
 from shared.domain.catalogue import EXPORT_PLATFORMS, find_domain
 from shared.domain.clock import utc_now
 from shared.domain.enums import ExportStatus, IterationStatus
-from shared.domain.errors import BadRequest, Code, Conflict, NotFound
+from shared.domain.errors import BadRequest, Code, Conflict, NotFound, plain_reason
 from shared.domain.records import ExportRecord
 from shared.services.artifact_keys import export_key
 from shared.services.iterations import IterationService
@@ -124,7 +124,7 @@ class ExportService:
             done = replace(record, status=ExportStatus.DONE)
         except Exception as exc:  # the export fails, the service does not
             log.exception("export %s failed", record.id)
-            done = replace(record, status=ExportStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+            done = replace(record, status=ExportStatus.FAILED, error=plain_reason(exc))
         with contextlib.suppress(NotFound):  # the project was deleted meanwhile
             self._docs.update(record.project_id, record.id, lambda _: done)
 

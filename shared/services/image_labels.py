@@ -89,11 +89,15 @@ class ImageLabels:
                     Code.BAD_REQUEST_NEGATIVE_AND_REGULAR_TAG_ON_SAME_IMAGE,
                 )
         summary = TagCreateSummary()
+        written: list[Image] = []
         for image_id, tag_ids in wanted.items():
             outcome: dict[str, str] = {}
-            self._images.update(project.id, image_id, partial(_with_tags, tag_ids=tag_ids, outcome=outcome))
+            written.append(
+                self._images.update(project.id, image_id, partial(_with_tags, tag_ids=tag_ids, outcome=outcome))
+            )
             for tag_id, result in outcome.items():
                 getattr(summary, result).append((image_id, tag_id))
+        self._tags.strip_deleted(project.id, written)  # a tag deleted meanwhile leaves no reference
         return summary
 
     def remove_tags(self, project_id: str, image_ids: Sequence[str], tag_ids: Sequence[str]) -> None:
@@ -132,12 +136,16 @@ class ImageLabels:
                     Code.BAD_REQUEST_NEGATIVE_AND_REGULAR_TAG_ON_SAME_IMAGE,
                 )
         summary = RegionCreateSummary(tags)
+        written: list[Image] = []
         for image_id, regions in wanted.items():
             outcome = _RegionOutcome()
-            self._images.update(project.id, image_id, partial(_with_regions, regions=regions, outcome=outcome))
+            written.append(
+                self._images.update(project.id, image_id, partial(_with_regions, regions=regions, outcome=outcome))
+            )
             summary.created.extend((image_id, r) for r in outcome.created)
             summary.duplicated.extend((image_id, r) for r in outcome.duplicated)
             summary.exceeded.extend((image_id, r) for r in outcome.exceeded)
+        self._tags.strip_deleted(project.id, written)  # a tag deleted meanwhile leaves no reference
         return summary
 
     def remove_regions(self, project_id: str, region_ids: Sequence[str]) -> None:

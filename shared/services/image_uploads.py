@@ -5,6 +5,11 @@ an unreferenced blob, never a record pointing at nothing. An image's id is deriv
 project and content hash, so the same bytes uploaded twice (even by two requests at once) become
 one image: the store refuses the second create atomically and the upload reports
 ``OKDuplicate`` (with the new labels merged in).
+
+A batch re-reads its project and tags after its writes (:meth:`ImageUploads._settle`): a project
+deleted meanwhile has this batch's images removed again and answers NotFound; a tag deleted
+meanwhile is taken off the images. What was written before that re-read is found by the delete's
+own purge, and a crash between the two by the purge's last pass (``shared.services.tombstones``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from shared.domain.clock import utc_now
 from shared.domain.entities import Image, ImageTag, Project, Region, Tag, new_id
@@ -28,7 +33,7 @@ from shared.domain.limits import (
     MAX_TAGS_PER_IMAGE,
 )
 from shared.domain.validation import check_metadata, check_region, parse_guids
-from shared.services.artifact_keys import image_key
+from shared.services.artifact_keys import image_key, image_prefix
 from shared.services.ingestion import ImageDownloads
 from shared.services.projects import ProjectService
 from shared.services.tags import TagService
@@ -204,7 +209,24 @@ class ImageUploads:
         for group in (firsts, repeats):
             stored = self._pool.map(create, group) if self._pool and len(group) > 1 else map(create, group)
             results.update(zip(group, stored, strict=True))
-        return ImageCreateSummary([results[n] for n in range(len(items))], target.tags)
+        return ImageCreateSummary(self._settle(target, [results[n] for n in range(len(items))]), target.tags)
+
+    def _settle(self, target: UploadTarget, results: list[ImageCreateResult]) -> list[ImageCreateResult]:
+        """After the writes: undo them if the project was deleted meanwhile (NotFound), and take
+        tags deleted meanwhile off the images."""
+        project_id = target.project.id
+        stored = [r.image for r in results if r.image is not None]
+        if not stored:
+            return results
+        if self._projects.find(project_id) is None:
+            for r in results:
+                if r.status is ImageCreateStatus.OK and r.image is not None:
+                    self._images.delete(project_id, r.image.id)
+                    self._blobs.delete_prefix(image_prefix(project_id, r.image.id))
+            self._projects.get(project_id)  # raises the project's NotFound
+        now = self._tags.strip_deleted(project_id, stored)
+        # An image deleted since it was stored keeps its answer: the upload came first.
+        return [r if r.image is None else replace(r, image=now.get(r.image.id) or r.image) for r in results]
 
     def _create_one(
         self, target: UploadTarget, item: NewImage, batch_tags: list[str], metadata: dict[str, str]
@@ -249,14 +271,24 @@ class ImageUploads:
             regions=tuple(regions),
             metadata=metadata,
         )
-        if not self._images.exists(project_id, image_id):
-            self._blobs.put(image.blob_key, item.data, info.content_type)
-            try:
-                return ImageCreateResult(item.source, ImageCreateStatus.OK, self._images.create(image))
-            except Conflict:
-                pass  # Another request stored the same bytes a moment ago.
-        merged = self._merge_labels(project_id, image_id, image_tags, regions, target.tags)
-        return ImageCreateResult(item.source, ImageCreateStatus.OK_DUPLICATE, merged)
+        # Twice at most: an image deleted between "it is there" and merging the labels is stored anew.
+        for _ in range(2):
+            if not self._images.exists(project_id, image_id):
+                self._blobs.put(image.blob_key, item.data, info.content_type)
+                try:
+                    created = self._images.create(image)
+                except Conflict:
+                    pass  # Another request stored the same bytes a moment ago.
+                else:
+                    # A delete of the same image that began before the create may have removed
+                    # the bytes just written: put them back, so the record never points at nothing.
+                    if not self._blobs.exists(image.blob_key):
+                        self._blobs.put(image.blob_key, item.data, info.content_type)
+                    return ImageCreateResult(item.source, ImageCreateStatus.OK, created)
+            merged = self._merge_labels(project_id, image_id, image_tags, regions, target.tags)
+            if merged is not None:
+                return ImageCreateResult(item.source, ImageCreateStatus.OK_DUPLICATE, merged)
+        raise Conflict("The image is being deleted by another request; try again.")
 
     def _merge_labels(
         self,
@@ -273,7 +305,7 @@ class ImageUploads:
             new_tags = [t for t in image_tags if t.tag_id not in have]
             new_regions = [r for r in regions if not any(same_box(r, o) for o in current.regions)]
             if not new_tags and not new_regions:
-                return None
+                return None  # the current image is returned
             candidate = current.with_changes(
                 tags=current.tags + tuple(new_tags), regions=current.regions + tuple(new_regions)
             )

@@ -89,6 +89,27 @@ class ImageService:
             # allIterations also frees the bytes of an image deleted from the workspace before.
             if (deleted or all_iterations) and image_id not in kept_for_iterations:
                 self._blobs.delete_prefix(image_prefix(project.id, image_id))
+                self._drop_if_bytes_gone(project.id, image_id)
+
+    def _drop_if_bytes_gone(self, project_id: str, image_id: str) -> None:
+        """An upload of the same bytes may have stored the image again while it was deleted, and
+        its bytes gone with the prefix: the record goes too (the delete came last), unless the
+        upload has put its bytes back meanwhile (it checks after its own write)."""
+        again = self._images.find(project_id, image_id)
+        if again is not None and not self._blobs.exists(again.blob_key):
+            self._images.delete(project_id, image_id)
+
+    def drop_unreferenced_bytes(self, project_id: str) -> int:
+        """Remove the bytes of images no record points at (an upload stopped between its bytes and
+        its record) and no iteration keeps; how many images' bytes went. Only where no upload can
+        be in flight: the local worker's start, on stores of its own."""
+        folder = image_prefix(project_id, "-").removesuffix("-/")
+        on_disk = {key.removeprefix(folder).split("/", 1)[0] for key in self._blobs.keys(folder)}
+        recorded = {i.id for i in self._images.iterate(project_id)}
+        orphans = on_disk - recorded - self._snapshots.referenced_images(project_id)
+        for image_id in orphans:
+            self._blobs.delete_prefix(image_prefix(project_id, image_id))
+        return len(orphans)
 
     # -- bytes ------------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from shared.services.model_artifacts import ModelArtifacts
 from shared.services.prediction_results import PredictionResult
 from shared.services.stored_predictions import StoredPredictions
 from shared.services.tags import TagService
-from shared.vision.images import decode_for_model
+from shared.vision.images import model_image
 from shared.vision.inference import ModelCache, OnnxModel
 
 __all__ = ["MAX_APPLICATION_LENGTH", "MAX_DETECTIONS", "PredictionService"]
@@ -96,11 +96,11 @@ class PredictionService:
             raise BadRequest("This iteration is a classifier: call classify, not detect.", Code.BAD_REQUEST_INVALID)
         model = self.model(iteration)
         manifest = self._artifacts.manifest(iteration.project_id, iteration.id)
-        image = decode_for_model(data, min_side=model.decode_side, max_bytes=max_bytes)
-        if model_task is Task.DETECTION:
-            scored = _detected(model, image, manifest)
-        else:
-            scored = _classified(model.classify(image), manifest)
+        with model_image(data, min_side=model.decode_side, max_bytes=max_bytes) as decoded:
+            if model_task is Task.DETECTION:
+                scored = _detected(model, decoded.image, manifest)
+            else:
+                scored = _classified(model.classify(decoded.image), manifest)
         record = StoredPrediction(
             id=new_id(),
             project_id=iteration.project_id,
@@ -108,8 +108,8 @@ class PredictionService:
             created=utc_now(),
             application=application,
             domain_id=iteration.domain_id,
-            width=image.width,
-            height=image.height,
+            width=decoded.width,
+            height=decoded.height,
             predictions=tuple(scored),
         )
         if store:

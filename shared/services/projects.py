@@ -7,11 +7,12 @@ from dataclasses import dataclass, replace
 
 from shared.domain.catalogue import DEFAULT_DOMAIN_ID, EXPORT_PLATFORMS, Domain, find_domain
 from shared.domain.clock import utc_now
-from shared.domain.entities import Project, new_id
+from shared.domain.entities import Project, Tombstone, new_id
 from shared.domain.enums import ClassificationType, parse_member
 from shared.domain.errors import BadRequest, Code
 from shared.domain.validation import check_description, check_name
 from shared.services.artifact_keys import project_prefix
+from shared.services.tombstones import Tombstones
 from shared.stores.claims import NameClaims, RenameGuard
 from shared.stores.documents import Documents
 from shared.stores.ports import BlobStore, MetadataStore
@@ -74,6 +75,7 @@ class ProjectService:
         self._meta = meta
         self._blobs = blobs
         self._docs = Documents(meta, Project)
+        self._tombstones = Tombstones(meta)
         self._names = NameClaims(meta, "projectname", Code.BAD_REQUEST_PROJECT_NAME_NOT_UNIQUE, "project")
         self._rename = RenameGuard[Project](self._names, _NAMES_SCOPE, lambda p: p.name, lambda p: p.id, self._exists)
 
@@ -158,9 +160,18 @@ class ProjectService:
         )
 
     def delete(self, project_id: str) -> None:
+        """The project disappears at once (and its name is free); a crash is finished by whoever
+        finds the tombstone (``shared.services.deletions``)."""
         project = self.get(project_id)
-        # Metadata first, so that nothing ever points at bytes already removed.
-        self._docs.delete(project.id, project.id)
-        self._meta.delete_partition(project.id)
-        self._blobs.delete_prefix(project_prefix(project.id))
-        self._names.release(_NAMES_SCOPE, project.name, project.id)
+        tombstone = Tombstone(Tombstone.PROJECT, project.id, project.id, project.name, utc_now())
+        self.purge(self._tombstones.record(tombstone))
+
+    def purge(self, tombstone: Tombstone) -> None:
+        """One pass over a deleted project's remains; idempotent, so any pass may be interrupted."""
+        project_id = tombstone.project_id
+        self._docs.delete(project_id, project_id)  # every read answers NotFound from here on
+        self._names.release(_NAMES_SCOPE, tombstone.name, project_id)  # only if still its own
+        # Metadata before bytes, so that nothing ever points at bytes already removed.
+        self._meta.delete_partition(project_id)
+        self._blobs.delete_prefix(project_prefix(project_id))
+        self._tombstones.passed(tombstone)

@@ -11,6 +11,7 @@ import re
 
 from shared.domain.entities import Iteration
 from shared.domain.errors import BadRequest, Code, NotFound
+from shared.domain.validation import PUBLISH_NAME_PATTERN
 from shared.services.iterations import IterationService
 from shared.services.projects import ProjectService
 from shared.stores.claims import NameClaims, OwnerAlive
@@ -18,7 +19,7 @@ from shared.stores.ports import MetadataStore
 
 __all__ = ["PublishingService"]
 
-_PUBLISH_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,255}$")
+_PUBLISH_NAME = re.compile(PUBLISH_NAME_PATTERN)
 
 
 class PublishingService:

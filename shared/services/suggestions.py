@@ -28,7 +28,7 @@ from shared.services.projects import ProjectService
 from shared.services.tags import TagService
 from shared.stores.documents import Documents
 from shared.stores.ports import BlobStore, Eq, MetadataStore, Range
-from shared.vision.images import load_rgb
+from shared.vision.images import model_image
 from shared.vision.proposals import propose_regions
 
 __all__ = ["Proposal", "Suggestion", "SuggestionQuery", "SuggestionService", "uncertainty"]
@@ -199,4 +199,6 @@ class SuggestionService:
                 for p in result.predictions[:_MAX_PROPOSALS]
                 if p.box is not None and p.probability >= _PROPOSAL_FLOOR
             ]
-        return [Proposal(c, box) for c, box in propose_regions(load_rgb(data))]
+        # Proposals look at a 96-pixel grid: decode no more than a few times that (bounded memory).
+        with model_image(data, min_side=96, max_bytes=MAX_IMAGE_BYTES_TRAINING) as decoded:
+            return [Proposal(c, box) for c, box in propose_regions(decoded.image)]

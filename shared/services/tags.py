@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from shared.domain.clock import utc_now
-from shared.domain.entities import Image, Tag, new_id
+from shared.domain.entities import Image, Tag, Tombstone, new_id
 from shared.domain.enums import TagType, parse_member
-from shared.domain.errors import BadRequest, Code
+from shared.domain.errors import BadRequest, Code, NotFound
 from shared.domain.limits import MAX_TAGS_PER_PROJECT
 from shared.domain.validation import check_description, check_name
 from shared.services.projects import ProjectService
+from shared.services.tombstones import Tombstones
 from shared.stores.claims import NameClaims, OwnerAlive, RenameGuard
 from shared.stores.documents import Documents
 from shared.stores.ports import ArrayContainsAny, Eq, MetadataStore
@@ -53,6 +55,7 @@ class TagService:
         self._docs = Documents(meta, Tag)
         self._images = Documents(meta, Image)
         self._names = NameClaims(meta, "tagname", Code.BAD_REQUEST_TAG_NAME_NOT_UNIQUE, "tag")
+        self._tombstones = Tombstones(meta)
 
     def all(self, project_id: str) -> list[Tag]:
         """Every tag of a (known) project, oldest first."""
@@ -130,11 +133,51 @@ class TagService:
         return TagWithCount(updated, self._count(project.id, updated.id))
 
     def delete(self, project_id: str, tag_id: str) -> None:
+        """The tag disappears at once (and its name is free); its images are untagged by the purge,
+        which a crash leaves to whoever finds the tombstone (``shared.services.deletions``)."""
         project = self._projects.get(project_id)
         tag = self._docs.get(project.id, tag_id)
-        # Untag the images first: if this is interrupted, the tag still exists and no image
-        # points at a missing tag.
-        for image in self._images.all(project.id, [ArrayContainsAny(Image.TAG_IDS, (tag.id,))]):
-            self._images.update(project.id, image.id, lambda i: untagged(i, tag.id))
-        self._docs.delete(project.id, tag.id)
-        self._names.release(project.id, tag.name, tag.id)
+        tombstone = Tombstone(Tombstone.TAG, project.id, tag.id, tag.name, utc_now())
+        self.purge(self._tombstones.record(tombstone))
+
+    def purge(self, tombstone: Tombstone) -> None:
+        """One pass over a deleted tag's references; idempotent, so any pass may be interrupted."""
+        project_id, tag_id = tombstone.project_id, tombstone.target_id
+        self._docs.delete(project_id, tag_id)  # from here on uploads and labels refuse the tag
+        self._names.release(project_id, tombstone.name, tag_id)  # only if still its own
+        for image in self._images.all(project_id, [ArrayContainsAny(Image.TAG_IDS, (tag_id,))]):
+            try:
+                self._images.update(project_id, image.id, lambda i: untagged(i, tag_id))
+            except NotFound:  # deleted meanwhile
+                continue
+        self._tombstones.passed(tombstone)
+
+    def strip_deleted(self, project_id: str, images: Sequence[Image]) -> dict[str, Image | None]:
+        """After writing tags onto ``images``: each one's stored version without any tag deleted
+        meanwhile (None: the image is gone). A tag deleted after this re-read finds the images
+        by its own purge, so no image keeps a reference to a tag that does not exist."""
+        live = self.by_id(project_id)
+
+        def without(dead: set[str]) -> Callable[[Image], Image | None]:
+            # Only the tags found dead: a tag made since the re-read is live, whoever added it.
+            def change(current: Image) -> Image | None:
+                if not dead & set(current.tag_ids):
+                    return None
+                return current.with_changes(
+                    tags=tuple(t for t in current.tags if t.tag_id not in dead),
+                    regions=tuple(r for r in current.regions if r.tag_id not in dead),
+                )
+
+            return change
+
+        out: dict[str, Image | None] = {}
+        for image in images:
+            dead = set(image.tag_ids) - live.keys()
+            if not dead:
+                out[image.id] = image
+                continue
+            try:
+                out[image.id] = self._images.update(project_id, image.id, without(dead))
+            except NotFound:
+                out[image.id] = None
+        return out

@@ -123,7 +123,7 @@ class MemoryBlobStore:
     def get(self, key: str) -> bytes:
         with self._lock:
             if key not in self._blobs:
-                raise NotFound(f"No blob {key}.")
+                raise NotFound("A stored file is missing.")
             return self._blobs[key]
 
     def exists(self, key: str) -> bool:
@@ -139,3 +139,8 @@ class MemoryBlobStore:
         with self._lock:
             for key in [k for k in self._blobs if k == folder or k.startswith(folder + "/")]:
                 del self._blobs[key]
+
+    def keys(self, prefix: str) -> list[str]:
+        folder = prefix.rstrip("/") + "/"
+        with self._lock:
+            return sorted(k for k in self._blobs if k.startswith(folder))

@@ -28,6 +28,7 @@ from shared.bootstrap import Services
 from shared.domain.catalogue import domain_task
 from shared.domain.entities import Iteration
 from shared.domain.enums import IterationStatus, Task, TrainingType
+from shared.domain.errors import plain_reason
 from shared.training.context import TrainingContext
 from shared.training.progress import IterationProgress
 from shared.vision.training.budget import TimeBudget
@@ -54,7 +55,7 @@ def train_iteration(services: Services, project_id: str, iteration_id: str) -> N
         _train(TrainingContext(services, iteration, snapshot, progress, budget))
     except Exception as exc:
         log.exception("training %s failed", iteration_id)
-        services.iterations.fail(project_id, iteration_id, f"Training failed: {type(exc).__name__}: {exc}")
+        services.iterations.fail(project_id, iteration_id, f"Training failed: {plain_reason(exc)}")
         return
     services.iterations.complete(project_id, iteration_id, time.monotonic() - started)
 

@@ -9,7 +9,11 @@ Uploads are untrusted bytes, so everything here is written to fail closed and ch
   :mod:`shared.domain.limits` *before* any pixel is decoded, which defuses decompression bombs
   without touching Pillow's global ``Image.MAX_IMAGE_PIXELS``;
 * the whole entropy-coded stream is then decoded once (at 1/8 scale for JPEG) so a truncated or
-  corrupt upload is refused at upload time, not discovered later by training.
+  corrupt upload is refused at upload time, not discovered later by training;
+* every decode first acquires its estimated cost (bytes) from the process's decode budget
+  (:mod:`shared.vision.decode_memory`), so decodes in flight never hold more than the budget, and
+  pixels are converted (RGB, transparency on white) and reduced a strip at a time, so the only
+  full-size pixels are the decoded ones: the prediction path keeps a few times the model's input.
 
 Every refusal is an :class:`~shared.domain.errors.InvalidImage` carrying the Custom Vision error
 code and the per-image ``ImageCreateStatus`` a batch upload reports. Dimensions are in pixels,
@@ -21,6 +25,8 @@ from __future__ import annotations
 import io
 import math
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from PIL import (
@@ -41,10 +47,27 @@ from shared.domain.limits import (
     MAX_IMAGE_PIXELS,
     MAX_IMAGE_SIDE,
 )
+from shared.vision.decode_memory import decode_budget
 
-__all__ = ["ImageInfo", "content_type", "decode_for_model", "inspect_image", "load_rgb", "render_rendition"]
+__all__ = [
+    "ImageInfo",
+    "ModelImage",
+    "content_type",
+    "decode_cost",
+    "inspect_image",
+    "load_rgb",
+    "model_image",
+    "render_rendition",
+]
 
 _MIB = 1024 * 1024
+
+# Pixels converted and reduced at once (a few MB whatever the image's size).
+_STRIP_PIXELS = 1 << 20
+# A downscale keeps at least this many times the target's pixels per side before the final filter:
+# a box reduction that far above the target is indistinguishable from resampling the whole image
+# (Pillow's own ``reducing_gap``), and it is what bounds the prediction path's memory.
+_REDUCING_GAP = 3
 
 _STATUS_FORMAT = ImageCreateStatus.ERROR_IMAGE_FORMAT
 _STATUS_SIZE = ImageCreateStatus.ERROR_IMAGE_SIZE
@@ -114,6 +137,15 @@ _CORRUPT_MESSAGE = "The image data is truncated or corrupt."
 
 
 @dataclass(frozen=True)
+class ModelImage:
+    """An image decoded for a model: RGB pixels, reduced to a few times the model's input size."""
+
+    image: Image.Image  # EXIF-oriented RGB
+    width: int  # pixels of the original, as a browser shows it
+    height: int
+
+
+@dataclass(frozen=True)
 class ImageInfo:
     """What an accepted upload is: its real format and the size a browser would show."""
 
@@ -150,7 +182,11 @@ def inspect_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES_TRAINING) -> 
         if fmt == "JPEG":
             # Scaled DCT decoding still reads every entropy-coded byte, at a fraction of the cost.
             img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-        img.load()  # GIF: the first frame is enough
+        cost = _pixel_bytes(img) * img.width * img.height + _jpeg_coefficient_bytes(img, (width, height))
+        with decode_budget().held(cost):
+            img.load()  # GIF: the first frame is enough
+            orientation = _orientation(img)
+            img.close()  # the pixels go now, inside the budget
         if fmt == "PNG" and data.rfind(_PNG_IEND) < 0:
             raise OSError("PNG stream has no IEND chunk")
     except _BOMB_ERRORS as exc:
@@ -158,7 +194,7 @@ def inspect_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES_TRAINING) -> 
     except _DECODE_ERRORS as exc:
         raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
 
-    if _orientation(img) in _SWAPS_SIDES:
+    if orientation in _SWAPS_SIDES:
         width, height = height, width
     return ImageInfo(format=fmt, width=width, height=height, content_type=_CONTENT_TYPES[fmt])
 
@@ -179,9 +215,11 @@ def render_rendition(data: bytes, *, max_side: int, quality: int = 85) -> bytes:
         if fmt == "JPEG" and scale < 1.0:
             # Let libjpeg do the bulk of a big downscale (1/2, 1/4 or 1/8), never below target.
             img.draft("RGB", target)
-        img.load()
-        orientation = _orientation(img)
-        rgb = _to_rgb(img)
+        factor = _reduction(img.size, target)
+        with decode_budget().held(decode_cost(img, factor, (width, height))):
+            img.load()
+            orientation = _orientation(img)
+            rgb = _rgb_reduced(img, factor)
     except _DECODE_ERRORS as exc:
         raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
     if rgb.size != target:
@@ -197,9 +235,10 @@ def load_rgb(data: bytes) -> Image.Image:
     prediction. Expects bytes that :func:`inspect_image` accepted; GIFs give their first frame."""
     _, img = _open_checked(data)
     try:
-        img.load()
-        orientation = _orientation(img)
-        rgb = _to_rgb(img)
+        with decode_budget().held(decode_cost(img, (1, 1))):
+            img.load()
+            orientation = _orientation(img)
+            rgb = _rgb_reduced(img, (1, 1))
     except _DECODE_ERRORS as exc:
         raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
     return _transposed(rgb, orientation)
@@ -211,12 +250,15 @@ def content_type(data: bytes) -> str:
     return _CONTENT_TYPES[fmt] if fmt else "application/octet-stream"
 
 
-def decode_for_model(data: bytes, *, min_side: int, max_bytes: int) -> Image.Image:
+@contextmanager
+def model_image(data: bytes, *, min_side: int, max_bytes: int) -> Iterator[ModelImage]:
     """Validate and decode an image for a model that resizes it to ``min_side`` square: one pass.
 
     The checks of :func:`inspect_image` (size, format, dimensions before decoding, truncation),
-    then a decode that lets libjpeg skip detail the model never sees (never below ``min_side``
-    pixels a side); EXIF-oriented RGB. The prediction path's only decode.
+    then a decode that skips detail the model never sees: libjpeg's scaled decoding for JPEG, and
+    for every format a box reduction, a strip at a time, to no less than a few times ``min_side``
+    a side (so the result is what resizing the whole image gives). EXIF-oriented RGB. The
+    prediction path's only decode; the decode budget is held until the caller is done with it.
     """
     if not data or len(data) > max_bytes:
         raise InvalidImage(
@@ -227,19 +269,36 @@ def decode_for_model(data: bytes, *, min_side: int, max_bytes: int) -> Image.Ima
             _STATUS_SIZE,
         )
     fmt, img = _open_checked(data)
-    try:
-        if fmt == "JPEG":
-            img.draft("RGB", (min_side, min_side))
-        img.load()
-        if fmt == "PNG" and data.rfind(_PNG_IEND) < 0:
-            raise OSError("PNG stream has no IEND chunk")
-        orientation = _orientation(img)
-        rgb = _to_rgb(img)
-    except _BOMB_ERRORS as exc:
-        raise _dimensions_error(f"Image dimensions are too large: {exc}") from exc
-    except _DECODE_ERRORS as exc:
-        raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
-    return _transposed(rgb, orientation)
+    width, height = img.size
+    if fmt == "JPEG":
+        img.draft("RGB", (min_side, min_side))
+    factor = _reduction(img.size, (min_side, min_side))
+    with decode_budget().held(decode_cost(img, factor, (width, height))):
+        try:
+            img.load()
+            if fmt == "PNG" and data.rfind(_PNG_IEND) < 0:
+                raise OSError("PNG stream has no IEND chunk")
+            orientation = _orientation(img)
+            rgb = _rgb_reduced(img, factor)
+        except _BOMB_ERRORS as exc:
+            raise _dimensions_error(f"Image dimensions are too large: {exc}") from exc
+        except _DECODE_ERRORS as exc:
+            raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
+        if orientation in _SWAPS_SIDES:
+            width, height = height, width
+        yield ModelImage(_transposed(rgb, orientation), width, height)
+
+
+def decode_cost(img: Image.Image, factor: tuple[int, int], full_size: tuple[int, int] | None = None) -> int:
+    """The bytes that decoding ``img`` (opened, not loaded; after any ``draft``, ``full_size`` being
+    its size before) and reducing it by ``factor`` take at most: the decoded pixels, the RGB result,
+    one strip in conversion, and a progressive JPEG's coefficients."""
+    coefficients = _jpeg_coefficient_bytes(img, full_size or img.size)
+    width, height = img.size
+    decoded = _pixel_bytes(img) * width * height
+    result = 4 * -(-width // factor[0]) * -(-height // factor[1])  # Pillow keeps RGB in 4 bytes
+    strip = 3 * 4 * min(width * height, max(_STRIP_PIXELS, width * factor[1]))
+    return decoded + result + strip + coefficients
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,6 +411,61 @@ def _orientation(img: Image.Image) -> int:
 def _transposed(img: Image.Image, orientation: int) -> Image.Image:
     method = _TRANSPOSES.get(orientation)
     return img if method is None else img.transpose(method)
+
+
+def _jpeg_coefficient_bytes(img: Image.Image, full_size: tuple[int, int]) -> int:
+    """libjpeg keeps every DCT coefficient of a progressive (multi-scan) JPEG at full size until the
+    last scan, whatever ``draft`` scale: 2 bytes per coefficient, 64 per 8x8 block per component
+    (an upper bound: chroma subsampling keeps fewer). A baseline JPEG streams: nothing."""
+    if img.format != "JPEG" or not (img.info.get("progressive") or img.info.get("progression")):
+        return 0
+    blocks = -(-full_size[0] // 8) * -(-full_size[1] // 8)
+    return 2 * 64 * blocks * max(1, int(getattr(img, "layers", 3)))
+
+
+def _pixel_bytes(img: Image.Image) -> int:
+    """What Pillow stores per pixel of ``img``'s mode: 1 byte (L, P, 1), 2 (16-bit grey) or 4
+    (everything else, RGB included)."""
+    if img.mode in ("1", "L", "P"):
+        return 1
+    return 2 if img.mode.startswith("I;16") else 4
+
+
+def _reduction(size: tuple[int, int], target: tuple[int, int]) -> tuple[int, int]:
+    """The box reduction (per axis) that keeps at least ``_REDUCING_GAP`` times ``target``."""
+    return (
+        max(1, size[0] // (target[0] * _REDUCING_GAP)),
+        max(1, size[1] // (target[1] * _REDUCING_GAP)),
+    )
+
+
+def _rgb_reduced(img: Image.Image, factor: tuple[int, int]) -> Image.Image:
+    """``img``'s pixels as :func:`_to_rgb` gives them, box-reduced by ``factor``; converted a strip
+    at a time, so that no full-size copy (RGBA, premultiplied, white background) is ever made.
+    ``img`` is closed once converted: its pixels are freed now, not when the caller returns."""
+    if factor == (1, 1) and img.mode == "RGB" and "transparency" not in img.info:
+        return img
+    width, height = img.size
+    step_x, step_y = factor
+    rows = max(step_y, _STRIP_PIXELS // width // step_y * step_y)
+    out = Image.new("RGB", (-(-width // step_x), -(-height // step_y)))
+    # Averaging commutes with compositing on white (premultiplied, as Pillow reduces RGBA), so
+    # these modes are reduced first and convert only the reduced pixels; the others (palette,
+    # 16-bit) convert first, as Pillow cannot average them.
+    reduce_first = factor != (1, 1) and img.mode in ("RGB", "L", "RGBA", "LA") and "transparency" not in img.info
+    for top in range(0, height, rows):
+        box = (0, top, width, min(height, top + rows))
+        if reduce_first and img.mode in ("RGB", "L"):
+            strip = _to_rgb(img.reduce(factor, box))  # reads the box in place: no copy of the strip
+        elif reduce_first:
+            strip = _to_rgb(img.crop(box).reduce(factor))  # Pillow premultiplies the whole image it reduces
+        else:
+            strip = _to_rgb(img.crop(box))
+            if factor != (1, 1):
+                strip = strip.reduce(factor)
+        out.paste(strip, (0, top // step_y))
+    img.close()
+    return out
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

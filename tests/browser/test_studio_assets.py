@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from shared.domain.limits import MAX_BATCH_IMAGES, MAX_IMAGE_BYTES_TRAINING, MIN_IMAGES_PER_TAG_DETECTION
 from tests.servers import RunningServer, start_server
 
 
@@ -58,11 +59,18 @@ def test_the_config_call_needs_the_training_key_and_names_the_prediction_endpoin
     with httpx.Client(base_url=studio_server.endpoint) as http:
         assert http.get("/studio/api/config").status_code == 401
         config = http.get("/studio/api/config", headers={"Training-Key": TRAINING_KEY}).json()
+    limits = config.pop("limits")
     assert config == {
         "predictionEndpoint": studio_server.endpoint,
         "predictionKey": PREDICTION_KEY,
         "predictionPath": "/customvision/v3.1/prediction",
     }
+    # The studio checks input with the server's own limits, never a copy that could drift.
+    assert limits["minImagesPerTagDetection"] == MIN_IMAGES_PER_TAG_DETECTION
+    assert limits["maxImageBytesTraining"] == MAX_IMAGE_BYTES_TRAINING
+    assert limits["maxBatchImages"] == MAX_BATCH_IMAGES
+    assert re.fullmatch(limits["publishNamePattern"], "detectModel v2.1")
+    assert not re.fullmatch(limits["publishNamePattern"], "-starts with a dash")
 
 
 def test_a_prediction_only_server_serves_no_studio(tmp_path: Path) -> None:

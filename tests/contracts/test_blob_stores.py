@@ -50,6 +50,19 @@ class BlobStoreContract:
         assert not blobs.exists("projects/p1/y/z")
         assert blobs.get("projects/p10/x") == b"3"
 
+    def test_keys_lists_a_folder_in_every_container_and_nothing_beside_it(self, blobs: BlobStore) -> None:
+        assert blobs.keys("projects/p1/") == []
+        blobs.put("projects/p1/images/i1/original", b"1")
+        blobs.put("projects/p1/iterations/it/model.onnx", b"2")
+        blobs.put("projects/p1/other/x", b"3")
+        blobs.put("projects/p10/images/i2/original", b"4")
+        assert blobs.keys("projects/p1/") == [
+            "projects/p1/images/i1/original",
+            "projects/p1/iterations/it/model.onnx",
+            "projects/p1/other/x",
+        ]
+        assert blobs.keys("projects/p1/images") == ["projects/p1/images/i1/original"]
+
 
 class TestMemoryBlobStore(BlobStoreContract):
     @pytest.fixture

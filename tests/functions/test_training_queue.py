@@ -37,11 +37,12 @@ from functions import training_queue
 from functions.runtime import services as services_of_app
 from shared.bootstrap import Services
 from shared.domain.clock import utc_ago
-from shared.domain.entities import Iteration
+from shared.domain.entities import Image, Iteration, Tombstone
 from shared.domain.enums import IterationStatus
 from shared.domain.errors import BadRequest, Code
 from shared.domain.versioning import ContractError
 from shared.services.image_uploads import NewImage
+from shared.services.tombstones import Tombstones
 from shared.services.training import TrainRequest
 from tests.arm_fake import API_VERSION, FakeArm, start_fake_arm
 from tests.azure_stack import AzureStack
@@ -359,3 +360,24 @@ def test_the_sweep_ends_trainings_whose_progress_stood_still(host: TrainingHost)
     assert err.value.code is Code.BAD_REQUEST_TRAINING_ALREADY_IN_PROGRESS
     assert host.services.training.train(silent.project_id, _REQUEST).status is IterationStatus.TRAINING
     host.queue.clear_messages()
+
+
+def test_the_sweep_enqueues_an_interrupted_delete_and_the_queue_trigger_finishes_it(host: TrainingHost) -> None:
+    s = host.services
+    project = s.projects.create(f"doomed-{uuid.uuid4().hex[:8]}")
+    [stored] = s.uploads.create_images(s.uploads.target(project.id), [NewImage("x.png", _png(1))]).images
+    assert stored.image is not None
+    # a delete that wrote its tombstone and died (its first pass never ran), a while ago
+    long_ago = utc_ago(timedelta(minutes=10))
+    Tombstones(s.meta).record(Tombstone(Tombstone.PROJECT, project.id, project.id, project.name, long_ago))
+
+    host.function("fail_stalled_trainings")(TimerRequest(past_due=False))
+    assert host.queued() == 1
+    assert host.deliver() is None
+
+    assert s.projects.find(project.id) is None
+    assert s.meta.count(Image.KIND, project.id) == 0
+    assert not s.blobs.exists(stored.image.blob_key)
+    assert s.projects.create(project.name).name == project.name  # its name is free
+    host.function("fail_stalled_trainings")(TimerRequest(past_due=False))
+    assert host.queued() == 0  # the last pass waits for the grace

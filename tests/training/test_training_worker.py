@@ -11,6 +11,7 @@ import psutil
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import ImageFileCreateBatch, ImageFileCreateEntry
 
+from tests.leftovers import half_done, stores_of
 from tests.sdk.helpers import training_client, unique
 from tests.servers import RunningServer, start_server
 
@@ -65,6 +66,8 @@ def test_a_killed_trainer_leaves_the_iteration_failed_with_a_reason(
     finally:
         client.close()
         server.stop()
+    with stores_of(tmp_path / "data") as services:
+        assert half_done(services) == []
 
 
 def test_a_server_stopped_mid_training_resumes_it_on_restart(

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
+import threading
+import time
 import warnings
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
 from shared.domain.errors import Code, InvalidImage
-from shared.vision.images import ImageInfo, inspect_image, load_rgb, render_rendition
+from shared.domain.limits import DEFAULT_DECODE_MEMORY_BYTES, MAX_IMAGE_BYTES_PREDICTION, MAX_IMAGE_PIXELS
+from shared.vision.decode_memory import DecodeBudget
+from shared.vision.images import (
+    ImageInfo,
+    _open_checked,
+    decode_cost,
+    inspect_image,
+    load_rgb,
+    model_image,
+    render_rendition,
+)
+from shared.vision.preprocess import preprocess
 
 HEMLOCK = Path(__file__).parents[1] / "fixtures" / "custom-vision-samples" / "ImageClassification" / "Images"
 HEMLOCK_PHOTOS = sorted((HEMLOCK / "Hemlock").glob("*.jpg"))
@@ -283,3 +298,121 @@ def test_variants_of_refused_data_raise_invalid_image() -> None:
         render_rendition(png_with_header(50_000, 50_000), max_side=256)
     with pytest.raises(InvalidImage):
         load_rgb(b"not an image")
+
+
+# --- decode memory ------------------------------------------------------------------------------
+
+
+@functools.cache
+def largest_transparent_png() -> bytes:
+    """An RGBA PNG of exactly MAX_IMAGE_PIXELS, all transparent (250 KB; 262 MB decoded)."""
+    width, height = 10_240, MAX_IMAGE_PIXELS // 10_240
+    packer = zlib.compressobj(1)
+    idat = b"".join(packer.compress(bytes(1 + 4 * width)) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_model_image_of_the_largest_image_keeps_a_few_times_the_input_size() -> None:
+    data = largest_transparent_png()
+    with model_image(data, min_side=224, max_bytes=MAX_IMAGE_BYTES_PREDICTION) as decoded:
+        assert (decoded.width, decoded.height) == (10_240, 6_400)  # the original's, for the record
+        assert min(decoded.image.size) >= 3 * 224 and max(decoded.image.size) <= 6 * 224
+        assert decoded.image.mode == "RGB"
+        assert decoded.image.getpixel((5, 5)) == (255, 255, 255)  # transparency on white
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "RGB", "P", "I;16"])
+def test_model_image_resizes_as_the_whole_image_would(mode: str) -> None:
+    """The box reduction before the model's resize is invisible: within one level of 255 on average."""
+    img = photo(1500, 1400).convert("RGBA")
+    img.putalpha(Image.linear_gradient("L").resize(img.size))
+    img = img.convert("I;16") if mode == "I;16" else img.convert(mode)
+    data = encode(img, "PNG")
+    whole = np.asarray(preprocess(load_rgb(data), 224))
+    with model_image(data, min_side=224, max_bytes=64 * 1024 * 1024) as decoded:
+        assert decoded.image.size[0] < 1500
+        reduced = np.asarray(preprocess(decoded.image, 224))
+    assert float(np.abs(whole - reduced).mean()) < 1.0
+
+
+def test_decode_budget_queues_decodes_that_do_not_fit() -> None:
+    budget = DecodeBudget(100)
+    order: list[str] = []
+    first_holds = threading.Event()
+    release_first = threading.Event()
+
+    def first() -> None:
+        with budget.held(60):
+            first_holds.set()
+            release_first.wait(5)
+            order.append("first done")
+
+    def second() -> None:
+        first_holds.wait(5)
+        with budget.held(60):
+            order.append("second ran")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_holds.wait(5)
+    time.sleep(0.1)
+    assert order == [] and budget.used == 60  # the second waits for room
+    release_first.set()
+    for thread in threads:
+        thread.join(5)
+    assert order == ["first done", "second ran"] and budget.used == 0
+    with budget.held(10_000):  # larger than the whole budget: runs alone, never waits forever
+        assert budget.used == 100
+
+
+def test_a_prediction_of_the_largest_image_fits_the_default_budget() -> None:
+    _, img = _open_checked(largest_transparent_png())
+    cost = decode_cost(img, (10_240 // (3 * 224), 6_400 // (3 * 224)))  # as model_image reduces it
+    assert 262_144_000 <= cost < DEFAULT_DECODE_MEMORY_BYTES
+
+
+def test_a_progressive_jpeg_costs_its_coefficients_whatever_the_draft_scale() -> None:
+    """libjpeg buffers every DCT coefficient of a multi-scan JPEG at full size (about 2 bytes per
+    pixel per component, measured: 385 MB for 10,240 x 6,400 at 4:4:4), even when decoding at 1/8."""
+    costs = {}
+    for progressive in (False, True):
+        out = io.BytesIO()
+        Image.new("RGB", (4_096, 2_048), (120, 30, 200)).save(out, "JPEG", progressive=progressive, subsampling=0)
+        _, img = _open_checked(out.getvalue())
+        size = img.size
+        img.draft("RGB", (224, 224))
+        costs[progressive] = decode_cost(img, (1, 1), size)
+    assert costs[False] < 4_096 * 2_048  # streamed at 1/8 scale: a fraction of a byte per pixel
+    assert costs[True] >= 2 * 3 * 4_096 * 2_048
+
+
+def test_decode_budget_serves_in_arrival_order() -> None:
+    """A small decode that would fit waits behind a large one that came first (no starvation)."""
+    budget = DecodeBudget(100)
+    order: list[str] = []
+    started = {name: threading.Event() for name in ("large", "small")}
+
+    def decode(name: str, cost: int) -> None:
+        started[name].set()
+        with budget.held(cost):
+            order.append(name)
+
+    with budget.held(60):
+        large = threading.Thread(target=decode, args=("large", 60))
+        large.start()
+        started["large"].wait(5)
+        time.sleep(0.1)
+        small = threading.Thread(target=decode, args=("small", 10))
+        small.start()
+        started["small"].wait(5)
+        time.sleep(0.1)
+        assert order == []  # 10 bytes would fit, but the large decode is first in line
+    large.join(5)
+    small.join(5)
+    assert order == ["large", "small"]

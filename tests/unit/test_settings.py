@@ -84,3 +84,40 @@ def test_cors_origins_are_a_comma_list_of_origins() -> None:
     for wrong in ("app.example.com", "https://app.example.com/studio", "ftp://files.example.com"):
         with pytest.raises(ValueError, match="is not an origin"):
             Settings(cors_origins=wrong)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"training_key": "same-key-123", "prediction_key": "same-key-123"},
+        {"training_key": "training-1", "training_key_2": "same-key-123", "prediction_key": "same-key-123"},
+        {"training_key": "training-1", "prediction_key": "prediction-1", "prediction_key_2": "training-1"},
+    ],
+)
+def test_a_key_of_both_roles_is_refused_in_one_line(given: dict[str, str]) -> None:
+    with pytest.raises(InvalidSettings) as refused:
+        load_settings(**given)
+    assert "training and prediction keys must differ" in str(refused.value)
+    assert "\n" not in str(refused.value) and "same-key-123" not in str(refused.value)
+
+
+def test_a_second_key_needs_a_first_and_is_no_placeholder() -> None:
+    with pytest.raises(InvalidSettings, match="CVSTUDIO_PREDICTION_KEY_2 is set without CVSTUDIO_PREDICTION_KEY"):
+        load_settings(prediction_key_2="prediction-2")
+    with pytest.raises(InvalidSettings, match="at least 8 characters"):
+        load_settings(training_key="training-1", training_key_2="changeme")
+    settings = load_settings(training_key="training-1", training_key_2="training-2")
+    assert (settings.training_key, settings.training_key_2) == ("training-1", "training-2")
+
+
+def test_allowed_hosts_are_loopback_the_served_address_the_public_url_and_the_setting() -> None:
+    assert Settings().allowed_host_list == ("localhost", "127.0.0.1", "[::1]")
+    assert Settings(serve_host="0.0.0.0").allowed_host_list == ("localhost", "127.0.0.1", "[::1]")
+    assert Settings(serve_host="192.168.1.5").allowed_host_list[-1] == "192.168.1.5"
+    assert Settings(serve_host="fe80::1").allowed_host_list[-1] == "[fe80::1]"
+    hosts = Settings(public_base_url="https://CV.example.com/", allowed_hosts=" a.example , .b.example. ")
+    assert hosts.allowed_host_list[3:] == ("cv.example.com", "a.example", ".b.example")
+    assert Settings().checks_hosts and not Settings(public_base_url="https://cv.example.com").checks_hosts
+    assert Settings(public_base_url="https://cv.example.com", allowed_hosts="cv.internal").checks_hosts
+    with pytest.raises(ValueError, match="is not a host name"):
+        Settings(allowed_hosts="https://cv.example.com")

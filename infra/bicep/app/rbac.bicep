@@ -3,10 +3,10 @@
 //   training app  data storage: Storage Blob Data Owner (the blob trigger needs Owner) and Storage Queue Data
 //                 Contributor (the blob trigger's internal queues; the training queue: send, receive, create);
 //                 host storage: Storage Blob Data Owner + Storage Queue Data Contributor (AzureWebJobsStorage,
-//                 the deployment package); its own key's secret: Key Vault Secrets User; Application Insights:
+//                 the deployment package); its own keys' secrets: Key Vault Secrets User; Application Insights:
 //                 Monitoring Metrics Publisher.
 //   prediction    data storage: Storage Blob Data Contributor (models and images read, stored predictions written);
-//   app           host storage: Storage Blob Data Owner; its own key's secret; Monitoring Metrics Publisher.
+//   app           host storage: Storage Blob Data Owner; its own keys' secrets; Monitoring Metrics Publisher.
 //   trainer (job) data storage: Storage Blob Data Contributor; the training key's secret (its settings require the
 //                 key on Azure). AcrPull is given on the registry (main.bicep), the Cosmos DB data-plane role by
 //                 sqlRoleAssignments (main.bicep), the right to start the job by job-starter.bicep.
@@ -25,6 +25,8 @@ param hostStorageName string
 param keyVaultName string
 param trainingKeySecretName string
 param predictionKeySecretName string
+param trainingKey2SecretName string
+param predictionKey2SecretName string
 param appInsightsName string
 
 var roles = {
@@ -55,6 +57,16 @@ resource trainingKeySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' existi
 resource predictionKeySecret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' existing = {
   parent: keyVault
   name: predictionKeySecretName
+}
+
+resource trainingKey2Secret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' existing = {
+  parent: keyVault
+  name: trainingKey2SecretName
+}
+
+resource predictionKey2Secret 'Microsoft.KeyVault/vaults/secrets@2024-11-01' existing = {
+  parent: keyVault
+  name: predictionKey2SecretName
 }
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
@@ -113,6 +125,16 @@ resource trainingSecretUser 'Microsoft.Authorization/roleAssignments@2022-04-01'
   }
 }
 
+resource trainingSecret2User 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(trainingKey2Secret.id, trainingPrincipalId, roles.keyVaultSecretsUser)
+  scope: trainingKey2Secret
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: trainingPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 resource trainingMetrics 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(appInsights.id, trainingPrincipalId, roles.monitoringMetricsPublisher)
   scope: appInsights
@@ -148,6 +170,16 @@ resource predictionHostBlob 'Microsoft.Authorization/roleAssignments@2022-04-01'
 resource predictionSecretUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(predictionKeySecret.id, predictionPrincipalId, roles.keyVaultSecretsUser)
   scope: predictionKeySecret
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: predictionPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource predictionSecret2User 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(predictionKey2Secret.id, predictionPrincipalId, roles.keyVaultSecretsUser)
+  scope: predictionKey2Secret
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
     principalId: predictionPrincipalId

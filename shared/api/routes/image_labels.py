@@ -20,6 +20,7 @@ from shared.api.wire.labels import (
 )
 from shared.domain.enums import MetadataUpdateStatus
 from shared.domain.labelling import RegionInput
+from shared.domain.validation import parse_guid
 
 router = APIRouter(tags=["images"])
 
@@ -30,7 +31,7 @@ router = APIRouter(tags=["images"])
     response_model=ImageTagCreateSummaryOut,
 )
 def create_image_tags(services: ServicesDep, projectId: str, batch: ImageTagCreateBatchIn) -> ImageTagCreateSummaryOut:  # noqa: N803
-    pairs = [(t.image_id, t.tag_id) for t in batch.tags or ()]
+    pairs = [(parse_guid(t.image_id, "image"), parse_guid(t.tag_id, "tag")) for t in batch.tags or ()]
     return image_tag_summary_out(services.labels.add_tags(projectId, pairs))
 
 
@@ -57,7 +58,10 @@ def create_image_regions(
     projectId: str,
     batch: ImageRegionCreateBatchIn,  # noqa: N803
 ) -> ImageRegionCreateSummaryOut:
-    entries = [(r.image_id, RegionInput(r.tag_id, r.left, r.top, r.width, r.height)) for r in batch.regions or ()]
+    entries = [
+        (parse_guid(r.image_id, "image"), RegionInput(parse_guid(r.tag_id, "tag"), r.left, r.top, r.width, r.height))
+        for r in batch.regions or ()
+    ]
     summary = services.labels.add_regions(projectId, entries)
     if not summary.all_created:
         response.status_code = 207

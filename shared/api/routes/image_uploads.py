@@ -104,7 +104,7 @@ def create_images_from_files(
     response_model=ImageCreateSummaryOut,
     responses={207: {"model": ImageCreateSummaryOut}},
 )
-def create_images_from_urls(
+async def create_images_from_urls(
     response: Response,
     services: ServicesDep,
     uri_for: UriForDep,
@@ -112,5 +112,7 @@ def create_images_from_urls(
     batch: ImageUrlCreateBatchIn,
 ) -> ImageCreateSummaryOut:
     entries = [UrlImage(e.url, e.tag_ids or (), _regions(e.regions)) for e in batch.images or ()]
-    summary = services.uploads.create_images_from_urls(projectId, entries, batch.tag_ids or (), batch.metadata)
+    summary = await services.downloads.run(  # on the downloads' threads: a slow URL holds none of ours
+        lambda: services.uploads.create_images_from_urls(projectId, entries, batch.tag_ids or (), batch.metadata)
+    )
     return _reply(summary, uri_for, response)

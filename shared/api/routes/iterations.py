@@ -16,6 +16,7 @@ from shared.api.wire.performance import (
     image_performance_out,
     performance_out,
 )
+from shared.domain.limits import MAX_INT32
 from shared.services.training import TrainRequest
 
 router = APIRouter(tags=["iterations"])
@@ -26,7 +27,7 @@ def train_project(
     services: ServicesDep,
     projectId: str,  # noqa: N803
     training_type: Annotated[str | None, Query(alias="trainingType")] = None,
-    reserved_budget_in_hours: Annotated[int, Query(alias="reservedBudgetInHours")] = 0,
+    reserved_budget_in_hours: Annotated[int, Query(alias="reservedBudgetInHours", le=MAX_INT32)] = 0,
     force_train: Annotated[bool, Query(alias="forceTrain")] = False,
     notification_email_address: Annotated[str | None, Query(alias="notificationEmailAddress")] = None,
     parameters: Annotated[TrainingParametersIn | None, Body()] = None,

@@ -55,7 +55,7 @@ def _from_url(task: Task, store: bool) -> Callable[..., Awaitable[ImagePredictio
                 services.predictions.predict_url(iteration, body.url, task=task, store=store, application=application)
             )
 
-        return await run_in_threadpool(run)
+        return await services.downloads.run(run)  # on the downloads' threads: a slow URL holds none of ours
 
     return endpoint
 

@@ -24,6 +24,7 @@ from shared.api.wire.predictions import (
 from shared.domain.clock import iso_utc
 from shared.domain.errors import BadRequest, Code
 from shared.domain.labelling import RegionInput
+from shared.domain.validation import parse_guid
 from shared.services.stored_predictions import PredictionQuery, TagThreshold
 
 router = APIRouter(tags=["predictions"])
@@ -57,7 +58,7 @@ async def quick_test_image_url(
         iteration = services.predictions.default_iteration(projectId, iteration_id)
         return image_prediction_out(services.predictions.predict_url(iteration, body.url, store=store))
 
-    return await run_in_threadpool(run)
+    return await services.downloads.run(run)  # on the downloads' threads: a slow URL holds none of ours
 
 
 def _time(value: datetime | None) -> str | None:
@@ -82,7 +83,7 @@ def query_predictions(
         continuation=token.continuation or None,
         max_count=token.max_count or 50,
         newest_first=order == "newest",
-        tags=tuple(TagThreshold(t.id, t.min_threshold, t.max_threshold) for t in token.tags or ()),
+        tags=tuple(TagThreshold(parse_guid(t.id, "tag"), t.min_threshold, t.max_threshold) for t in token.tags or ()),
         iteration_id=token.iteration_id,
         start_time=_time(token.start_time),
         end_time=_time(token.end_time),
@@ -121,7 +122,11 @@ def create_images_from_predictions(
     batch: ImageIdCreateBatchIn,  # noqa: N803
 ) -> ImageCreateSummaryOut:
     entries = [
-        (e.id, e.tag_ids or (), [RegionInput(r.tag_id, r.left, r.top, r.width, r.height) for r in e.regions or ()])
+        (
+            parse_guid(e.id, "prediction"),
+            e.tag_ids or (),
+            [RegionInput(r.tag_id, r.left, r.top, r.width, r.height) for r in e.regions or ()],
+        )
         for e in batch.images or ()
     ]
     summary = services.stored_predictions.move_to_training(projectId, entries, batch.tag_ids or (), batch.metadata)

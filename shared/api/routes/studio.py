@@ -1,5 +1,5 @@
 """The studio's page and files: ``/`` (and ``/studio``) and ``/studio/assets/...`` (no key), and
-``/studio/api/config`` (the training key): where the prediction endpoint is.
+``/studio/api/config`` (the training key): where the prediction endpoint is, and the API's limits.
 
 The page holds no data: it asks for the training key and then calls the API like any app. Hashed
 asset names are cached for a year; the page itself is revalidated on every load.
@@ -13,8 +13,10 @@ from fastapi import APIRouter, Request, Response
 
 from shared.api.deps import ServicesDep, base_url
 from shared.api.paths import PREDICTION_PREFIX
-from shared.api.wire.studio import StudioConfigOut
+from shared.api.wire.studio import StudioConfigOut, StudioLimitsOut
+from shared.domain import limits
 from shared.domain.errors import Code, NotFound
+from shared.domain.validation import PUBLISH_NAME_PATTERN
 from shared.studio.assets import ASSET_PREFIX, StudioAssets
 
 __all__ = ["config_router", "router", "studio_assets"]
@@ -63,6 +65,21 @@ def studio_asset(request: Request, name: str) -> Response:
     return Response(asset.body, media_type=asset.content_type, headers=headers)
 
 
+_LIMITS = StudioLimitsOut(
+    min_images_per_tag_classification=limits.MIN_IMAGES_PER_TAG_CLASSIFICATION,
+    min_images_per_tag_detection=limits.MIN_IMAGES_PER_TAG_DETECTION,
+    max_image_bytes_training=limits.MAX_IMAGE_BYTES_TRAINING,
+    max_image_bytes_prediction=limits.MAX_IMAGE_BYTES_PREDICTION,
+    max_image_side=limits.MAX_IMAGE_SIDE,
+    max_batch_images=limits.MAX_BATCH_IMAGES,
+    max_batch_tags=limits.MAX_BATCH_TAGS,
+    max_tags_per_image=limits.MAX_TAGS_PER_IMAGE,
+    max_regions_per_image=limits.MAX_REGIONS_PER_IMAGE,
+    max_name_length=limits.MAX_NAME_LENGTH,
+    publish_name_pattern=PUBLISH_NAME_PATTERN,
+)
+
+
 @config_router.get("/studio/api/config", operation_id="StudioConfig", response_model=StudioConfigOut)
 def studio_config(request: Request, services: ServicesDep) -> StudioConfigOut:
     """What the studio shows under "Prediction URL": this server's prediction endpoint, and its key
@@ -73,4 +90,5 @@ def studio_config(request: Request, services: ServicesDep) -> StudioConfigOut:
         prediction_endpoint=base_url(request, services) if serves_prediction else None,
         prediction_key=services.keys.prediction if serves_prediction else None,
         prediction_path=PREDICTION_PREFIX,
+        limits=_LIMITS,
     )

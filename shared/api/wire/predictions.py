@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from pydantic import ConfigDict
+
 from shared.api.wire.base import PredictionOut, UriFor, Wire, box_out
 from shared.services.prediction_results import PredictedTag, PredictionResult
 
@@ -76,6 +78,9 @@ class ImageUrlIn(Wire):
 
 
 class PredictionQueryTagIn(Wire):
+    # NaN or infinity (Python's JSON reader takes them) would be echoed back as invalid JSON: a 400.
+    model_config = ConfigDict(allow_inf_nan=False)  # merged with Wire's
+
     id: str
     min_threshold: float = 0.0
     max_threshold: float = 1.0

@@ -22,6 +22,7 @@ Every SDK exception is translated into :mod:`shared.domain.errors` before it lea
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -42,6 +43,7 @@ from shared.stores.ports import BlobInfo
 __all__ = ["CONTAINER_ROLES", "AzureBlobStore", "container_role"]
 
 CONTAINER_ROLES = ("files", "images", "models")
+log = logging.getLogger(__name__)
 # Blob Storage accepts at most 256 sub-requests in one batch.
 _BATCH = 256
 # Container names: 3-63 characters, lowercase letters, digits and single hyphens, starting and ending alphanumeric.
@@ -72,14 +74,18 @@ def _translated(what: str) -> Iterator[None]:
     """Blob Storage's exceptions as the product's errors (a missing blob or container is NotFound)."""
     try:
         yield
+    # Messages reach clients: never a blob key or the SDK's text (account URLs, request ids); the log has them.
     except ResourceNotFoundError as exc:
-        raise NotFound(f"No blob {what}.") from exc
+        raise NotFound("A stored file is missing.") from exc
     except (ResourceExistsError, ResourceModifiedError) as exc:
-        raise Conflict(f"The blob {what} was changed by another request.") from exc
+        raise Conflict("A stored file was changed by another request; try again.") from exc
     except ClientAuthenticationError as exc:
-        raise ServerError(f"Blob Storage refused this service's credentials ({what}): {exc.message}") from exc
+        log.warning("Blob Storage refused the credentials (%s): %s", what, exc.message)
+        raise ServerError("Blob Storage refused this service's credentials; the server's log has the details.") from exc
     except AzureError as exc:
-        raise ServerError(f"Blob Storage failed on {what}: {exc.message}") from exc
+        log.warning("Blob Storage failed (%s): %s", what, exc.message)
+        reason = getattr(exc, "error_code", None) or type(exc).__name__
+        raise ServerError(f"Blob Storage failed ({reason}); the server's log has the details.") from exc
 
 
 class AzureBlobStore:
@@ -140,6 +146,18 @@ class AzureBlobStore:
         for name in sorted(set(self._names.values())):
             with _translated(f"{prefix} in {name}"):
                 self._delete_folder(self._service.get_container_client(name), folder)
+
+    def keys(self, prefix: str) -> list[str]:
+        folder = _check_key(prefix.rstrip("/")) + "/"
+        found: list[str] = []
+        for name in sorted(set(self._names.values())):
+            container = self._service.get_container_client(name)
+            with _translated(f"{prefix} in {name}"):
+                try:
+                    found += [b.name for b in container.list_blobs(name_starts_with=folder)]
+                except ResourceNotFoundError:
+                    continue  # no container yet, so nothing in it
+        return sorted(found)
 
     def _delete_folder(self, container: ContainerClient, folder: str) -> None:
         # Listed by the bare folder name, so that a blob named like the folder goes too (as in the other

@@ -35,6 +35,7 @@ read but not create them, a database and container provisioned beforehand work a
 
 from __future__ import annotations
 
+import logging
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
@@ -57,6 +58,7 @@ from shared.stores.ports import ArrayContainsAny, ArrayEmpty, Condition, Eq, In,
 __all__ = ["CosmosMetadataStore"]
 
 _PARTITION_PATH = "/projectId"
+log = logging.getLogger(__name__)
 # Characters Cosmos DB refuses in an item id (it also refuses an id that ends in a space).
 _ILLEGAL_ID_CHARS = frozenset("/\\?#\t\r\n")
 # The hosts for which azure-cosmos itself turns TLS verification off (its local emulator).
@@ -90,11 +92,14 @@ def _translated(what: str, *, missing: str | None = None) -> Iterator[None]:
             raise NotFound(missing) from exc
         if status in (409, 412):
             raise Conflict(f"The {what} was changed by another request.") from exc
+        # Messages reach clients: never the SDK's text (account URLs, request ids); the log has it.
+        log.warning("Cosmos DB failed on %s (status %s): %s", what, status, exc.message)
         if status == 400:
-            raise BadRequest(f"Cosmos DB refused the request for {what}: {exc.message}") from exc
-        raise ServerError(f"Cosmos DB failed on {what} (status {status}): {exc.message}") from exc
+            raise BadRequest(f"The metadata store refused the request for {what}.") from exc
+        raise ServerError(f"Cosmos DB failed on {what} (status {status}); the server's log has the details.") from exc
     except AzureError as exc:  # no response: connection, timeout, credentials
-        raise ServerError(f"Cosmos DB failed on {what}: {exc.message}") from exc
+        log.warning("Cosmos DB failed on %s: %s", what, exc.message)
+        raise ServerError(f"Cosmos DB failed on {what} ({type(exc).__name__}); see the server's log.") from exc
 
 
 def _field(name: str) -> str:

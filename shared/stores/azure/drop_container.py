@@ -9,6 +9,7 @@ files are images and annotation files: megabytes at most). Every SDK exception i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
@@ -21,6 +22,8 @@ from shared.stores.drop_folder import DropEntry, check_name
 
 __all__ = ["DropContainer"]
 
+log = logging.getLogger(__name__)
+
 
 @contextmanager
 def _translated(what: str) -> Iterator[None]:
@@ -29,9 +32,12 @@ def _translated(what: str) -> Iterator[None]:
     except ResourceNotFoundError as exc:
         raise NotFound(f"No file {what} in the drop container.") from exc
     except ClientAuthenticationError as exc:
-        raise ServerError(f"Blob Storage refused this service's credentials ({what}): {exc.message}") from exc
+        log.warning("Blob Storage refused the credentials (drop container, %s): %s", what, exc.message)
+        raise ServerError("Blob Storage refused this service's credentials; the server's log has the details.") from exc
     except AzureError as exc:
-        raise ServerError(f"Blob Storage failed on the drop container ({what}): {exc.message}") from exc
+        log.warning("Blob Storage failed on the drop container (%s): %s", what, exc.message)
+        reason = getattr(exc, "error_code", None) or type(exc).__name__
+        raise ServerError(f"Blob Storage failed on the drop container ({reason}); see the server's log.") from exc
 
 
 class DropContainer:

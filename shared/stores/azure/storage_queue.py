@@ -69,9 +69,12 @@ def _translated(what: str) -> Iterator[None]:
     try:
         yield
     except ClientAuthenticationError as exc:
-        raise ServerError(f"Storage Queues refused this service's credentials ({what}): {exc.message}") from exc
+        log.warning("Storage Queues refused the credentials (%s): %s", what, exc.message)
+        raise ServerError("Storage Queues refused this service's credentials; see the server's log.") from exc
     except AzureError as exc:
-        raise ServerError(f"Storage Queues failed to {what}: {exc.message}") from exc
+        log.warning("Storage Queues failed to %s: %s", what, exc.message)
+        reason = getattr(exc, "error_code", None) or type(exc).__name__
+        raise ServerError(f"Storage Queues failed ({reason}); the server's log has the details.") from exc
 
 
 class StorageQueue:

@@ -12,7 +12,17 @@ __all__ = ["write_atomically"]
 
 
 def write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(3):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            _write(target, data)
+            return
+        except FileNotFoundError:  # the folder was removed meanwhile (a delete of the same prefix)
+            if attempt == 2:
+                raise
+
+
+def _write(target: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".cvstudio-")
     try:
         with os.fdopen(fd, "wb") as handle:

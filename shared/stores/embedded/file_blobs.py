@@ -39,7 +39,7 @@ class FileBlobStore:
         try:
             return self._file(key).read_bytes()
         except FileNotFoundError as exc:
-            raise NotFound(f"No blob {key}.") from exc
+            raise NotFound("A stored file is missing.") from exc  # never the key: it names the layout
 
     def exists(self, key: str) -> bool:
         return self._file(key).is_file()
@@ -53,3 +53,10 @@ class FileBlobStore:
         shutil.rmtree(folder, ignore_errors=True)
         if folder.is_file():
             folder.unlink()
+
+    def keys(self, prefix: str) -> list[str]:
+        folder = self._file(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return []
+        found = (f for f in folder.rglob("*") if f.is_file() and not f.name.startswith("."))  # not temp files
+        return sorted(f.relative_to(self._root).as_posix() for f in found)

@@ -5,6 +5,7 @@
 //   #/projects/{id}/performance[/{iterationId}]
 //   #/projects/{id}/predictions
 import { forgetTrainingKey, keyWorks, setTrainingKey, trainingKey } from "./api.js";
+import { forgetConfig, loadConfig } from "./config.js";
 import { clear, errorNotice, field, h } from "./ui.js";
 
 const main = document.getElementById("main");
@@ -31,7 +32,10 @@ async function render() {
   document.getElementById("sign-out").hidden = !trainingKey();
   if (!trainingKey()) return signIn();
   try {
-    const page = route.page === "project" ? await import("./pages/project.js") : await import("./pages/projects.js");
+    const [page] = await Promise.all([
+      route.page === "project" ? import("./pages/project.js") : import("./pages/projects.js"),
+      loadConfig(),
+    ]);
     if (ticket !== rendering) return;
     await page.render(main, { ...route, navigate, isCurrent: () => ticket === rendering });
   } catch (err) {
@@ -71,7 +75,7 @@ function signIn(problem) {
     } },
     h("h1", {}, "Sign in to cvstudio"),
     h("p", { class: "muted" }, "Enter the training key of this server. It stays in this browser tab and is forgotten when you sign out or close it."),
-    field("Training key", input, "`cvstudio serve` prints the training key when it starts; in Azure it is the training app's key."),
+    field("Training key", input, "`cvstudio keys` shows it on the machine that runs the server (the first start prints it too); in Azure it is the training app's key."),
     status,
     h("div", { class: "row end" }, h("button", { type: "submit", class: "primary" }, "Sign in")),
   );
@@ -81,6 +85,7 @@ function signIn(problem) {
 
 document.getElementById("sign-out").addEventListener("click", () => {
   forgetTrainingKey();
+  forgetConfig();
   location.hash = "#/";
   render();
 });

@@ -1,6 +1,7 @@
 // Prediction URL: how an app calls the published iteration - both URLs, the key, and a curl and a
 // Python example that work as shown when pasted (they carry the real endpoint, ids, name and key).
 import { api } from "../api.js";
+import { loadConfig } from "../config.js";
 import { copyField, copyText, errorNotice, h, openDialog } from "../ui.js";
 
 export async function open(state) {
@@ -8,7 +9,7 @@ export async function open(state) {
   let iterations;
   try {
     // Fresh iterations: this dialog often opens right after a publish, before the page reloaded.
-    [config, iterations] = await Promise.all([api.get("/studio/api/config"), api.get(`/projects/${state.project.id}/iterations`)]);
+    [config, iterations] = await Promise.all([loadConfig(), api.get(`/projects/${state.project.id}/iterations`)]);
   } catch (err) {
     return openDialog({ title: "Prediction URL", body: errorNotice(err), actions: [{ label: "Close" }] });
   }

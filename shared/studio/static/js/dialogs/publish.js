@@ -1,17 +1,18 @@
 // Publish / Unpublish: make a trained iteration callable by the Prediction API under a name, or
 // stop that. On success the page reloads and the Prediction URL dialog shows how to call it.
 import { api } from "../api.js";
+import { limits, loadConfig } from "../config.js";
 import { completedIterations } from "../projects.js";
 import { confirmDialog, errorNotice, field, h, openDialog, toast } from "../ui.js";
 import { trainFirst } from "./quicktest.js";
 
-// The server's rule (services/publishing.py), checked here first to say it before the round trip.
-const NAME_RULE = /^[A-Za-z0-9][A-Za-z0-9 _.-]{0,255}$/;
-const NAME_HINT = "Letters, digits, spaces, '_', '.' and '-', starting with a letter or digit (up to 256). Apps call the model by this name.";
+// The server's rule (domain/validation.py, from /studio/api/config), checked here first to say it
+// before the round trip.
+const nameHint = () => `Letters, digits, spaces, '_', '.' and '-', starting with a letter or digit (up to ${limits.maxNameLength}). Apps call the model by this name.`;
 
 export function suggestedName(iteration) {
   const cleaned = iteration.name.replace(/[^A-Za-z0-9 _.-]+/g, " ").replace(/\s+/g, " ").trim().replace(/^[^A-Za-z0-9]+/, "");
-  return cleaned.slice(0, 256) || "Iteration";
+  return cleaned.slice(0, limits.maxNameLength) || "Iteration";
 }
 
 export async function open(state) {
@@ -21,7 +22,7 @@ export async function open(state) {
   if (!completed.length) return trainFirst(state, "Publish");
 
   const iterationSelect = h("select", { name: "iteration" }, completed.map((i) => h("option", { value: i.id }, i.name)));
-  const nameInput = h("input", { type: "text", name: "publish-name", value: suggestedName(completed[0]), maxlength: "256", autocomplete: "off", spellcheck: "false" });
+  const nameInput = h("input", { type: "text", name: "publish-name", value: suggestedName(completed[0]), maxlength: String(limits.maxNameLength), autocomplete: "off", spellcheck: "false" });
   let nameTouched = false;
   nameInput.addEventListener("input", () => {
     nameTouched = true;
@@ -35,7 +36,7 @@ export async function open(state) {
     {},
     h("p", { class: "muted" }, "Publishing makes the iteration answer the prediction URL with the prediction key. Only one iteration of a project is published at a time here."),
     field("Iteration", iterationSelect),
-    field("Publish name", nameInput, NAME_HINT),
+    field("Publish name", nameInput, nameHint()),
     status,
   );
   openDialog({
@@ -48,8 +49,8 @@ export async function open(state) {
         kind: "primary",
         onclick: async () => {
           const name = nameInput.value.trim();
-          if (!NAME_RULE.test(name)) {
-            status.replaceChildren(errorNotice({ message: `“${name || "(empty)"}” cannot be a publish name. ${NAME_HINT.split(" Apps")[0]}` }));
+          if (!new RegExp(limits.publishNamePattern).test(name)) {
+            status.replaceChildren(errorNotice({ message: `“${name || "(empty)"}” cannot be a publish name. ${nameHint().split(" Apps")[0]}` }));
             nameInput.focus();
             return false;
           }
@@ -76,7 +77,7 @@ export async function open(state) {
 
 async function predictionResource() {
   try {
-    const config = await api.get("/studio/api/config");
+    const config = await loadConfig();
     return config.predictionEndpoint || location.origin;
   } catch {
     return location.origin;

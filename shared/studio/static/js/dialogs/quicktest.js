@@ -4,6 +4,7 @@
 // predictions exactly the same way.
 import { api } from "../api.js";
 import { BoxEditor } from "../boxes/editor.js";
+import { limits, megabytes } from "../config.js";
 import { completedIterations } from "../projects.js";
 import { clear, errorNotice, field, h, openDialog, percent, progressBar, tagColor, toast } from "../ui.js";
 
@@ -88,7 +89,7 @@ export function open(state) {
     h(
       "div",
       { class: "qt-sources" },
-      field("Image file", fileInput, "JPEG, PNG, BMP or GIF, up to 4 MB. Testing starts when you pick it."),
+      field("Image file", fileInput, `JPEG, PNG, BMP or GIF, up to ${megabytes(limits.maxImageBytesPrediction)}. Testing starts when you pick it.`),
       h("div", { class: "qt-or", "aria-hidden": "true" }, "or"),
       urlField(urlInput, h("button", { type: "button", onclick: testUrl }, "Test URL")),
     ),

@@ -1,18 +1,21 @@
 // The Train dialog: Quick or Advanced training (a budget in hours), optionally only some tags.
 // Before calling the API it shows how many images each tag has and says what is missing, with the
-// server's own limits (shared/domain/limits.py); when the API still refuses, its message is shown.
+// server's own limits (from /studio/api/config); when the API still refuses, its message is shown.
 import { api } from "../api.js";
+import { limits } from "../config.js";
 import { clear, errorNotice, field, h, openDialog } from "../ui.js";
 
-// The server's limits (shared/domain/limits.py): images per tag, and tags a multiclass model needs.
-const MIN_IMAGES_CLASSIFICATION = 5;
-const MIN_IMAGES_DETECTION = 15;
+// What the studio offers (the API sets no upper bound; Advanced stops early when nothing improves).
 const MAX_BUDGET_HOURS = 24;
+
+function minimumImages(detection) {
+  return detection ? limits.minImagesPerTagDetection : limits.minImagesPerTagClassification;
+}
 
 // What stops training, in plain words, or [] when it can start. Mirrors _check_enough in
 // shared/services/training.py: tags without images are left out, the others need the minimum.
 export function trainingProblems({ tags, detection, multilabel }) {
-  const minimum = detection ? MIN_IMAGES_DETECTION : MIN_IMAGES_CLASSIFICATION;
+  const minimum = minimumImages(detection);
   const what = detection ? "images with boxes" : "images";
   const regular = tags.filter((t) => t.type !== "Negative");
   const used = regular.filter((t) => t.imageCount > 0);
@@ -37,7 +40,7 @@ export function trainingProblems({ tags, detection, multilabel }) {
 export function open(state) {
   const { project, tags, detection, multilabel } = state;
   const regular = tags.filter((t) => t.type !== "Negative");
-  const minimum = detection ? MIN_IMAGES_DETECTION : MIN_IMAGES_CLASSIFICATION;
+  const minimum = minimumImages(detection);
 
   const quick = h("input", { type: "radio", name: "training-type", value: "Regular", checked: true });
   const advanced = h("input", { type: "radio", name: "training-type", value: "Advanced" });

@@ -1,33 +1,33 @@
 // Add images: a file picker or dropped files, optional tags for all (classification), uploaded in
-// batches of at most 64 with one progress bar over all of them, and each file's result in plain words.
+// batches (the API's batch limit) with one progress bar over all of them, and each file's result in plain words.
 import { api } from "../api.js";
+import { limits, megabytes } from "../config.js";
 import { clear, errorNotice, field, h, openDialog, progressBar } from "../ui.js";
 
-const BATCH = 64;
 const BATCH_BYTES = 48 * 1024 * 1024; // keeps one request a sensible size
-const MAX_BYTES = 6 * 1024 * 1024;
-const TOO_LARGE = "Too large (max 6 MB)";
+const tooLarge = () => `Too large (max ${megabytes(limits.maxImageBytesTraining)})`;
 const UNREADABLE = "Not an image we can read (use JPEG, PNG, BMP or GIF)";
 
 // Custom Vision's ImageCreateStatus in a person's words: [text, kind].
-const RESULTS = {
+const results = () => ({
   OK: ["Added", "ok"],
   OKDuplicate: ["Already in the project", "warn"],
-  ErrorImageSize: [TOO_LARGE, "error"],
+  ErrorImageSize: [tooLarge(), "error"],
   ErrorSource: [UNREADABLE, "error"],
   ErrorImageFormat: [UNREADABLE, "error"],
-  ErrorImageDimensions: ["The picture's size is not supported (each side at most 10,240 px, not too long and thin)", "error"],
-  ErrorTagLimitExceed: ["Too many tags on this image (at most 100)", "error"],
-  ErrorRegionLimitExceed: ["Too many boxes on this image (at most 300)", "error"],
+  ErrorImageDimensions: [`The picture's size is not supported (each side at most ${limits.maxImageSide.toLocaleString("en")} px, not too long and thin)`, "error"],
+  ErrorTagLimitExceed: [`Too many tags on this image (at most ${limits.maxTagsPerImage})`, "error"],
+  ErrorRegionLimitExceed: [`Too many boxes on this image (at most ${limits.maxRegionsPerImage})`, "error"],
   ErrorLimitExceed: ["The project holds as many images as it may", "error"],
   ErrorInvalidTag: ["A chosen tag no longer exists: reopen this dialog and choose again", "error"],
   ErrorNegativeAndRegularTagOnSameImage: ["The Negative tag cannot go with other tags on one image", "error"],
   ErrorStorage: ["Could not be stored: try again", "error"],
   ErrorUnknown: ["Not added: try again", "error"],
-};
+});
 
 export function resultInWords(status) {
-  if (RESULTS[status]) return RESULTS[status];
+  const words = results();
+  if (words[status]) return words[status];
   if (/^ErrorUnsupported/.test(status || "")) return [UNREADABLE, "error"];
   return [`Not added (${status || "no answer"})`, "error"];
 }
@@ -41,7 +41,7 @@ function batches(files) {
   let current = [];
   let bytes = 0;
   for (const file of files) {
-    if (current.length && (current.length >= BATCH || bytes + file.size > BATCH_BYTES)) {
+    if (current.length && (current.length >= limits.maxBatchImages || bytes + file.size > BATCH_BYTES)) {
       out.push(current);
       current = [];
       bytes = 0;
@@ -65,7 +65,7 @@ export function open(state, { files = [] } = {}) {
   const summary = h("p", { class: "muted", "aria-live": "polite" });
   const zone = h("div", { class: "upload-zone" },
     h("p", {}, h("strong", {}, "Drop images here"), " or choose them:"),
-    field("Image files", input, "JPEG, PNG, BMP or GIF, up to 6 MB each. Uploaded 64 at a time."),
+    field("Image files", input, `JPEG, PNG, BMP or GIF, up to ${megabytes(limits.maxImageBytesTraining)} each. Uploaded ${limits.maxBatchImages} at a time.`),
     summary);
   const tagBoxes = state.detection ? [] : state.tags.map((t) => h("input", { type: "checkbox", value: t.id }));
   const tagPart = state.detection
@@ -119,7 +119,7 @@ export function open(state, { files = [] } = {}) {
     const record = (file, [text, kind]) => latest.push({ name: file.name, text, kind });
 
     // Too large files are refused here: sending them would only cost time.
-    const sendable = todo.filter((f) => (f.size > MAX_BYTES ? (record(f, [TOO_LARGE, "error"]), false) : true));
+    const sendable = todo.filter((f) => (f.size > limits.maxImageBytesTraining ? (record(f, [tooLarge(), "error"]), false) : true));
     let done = todo.length - sendable.length;
     bar.set(done / todo.length);
     for (const batch of batches(sendable)) {

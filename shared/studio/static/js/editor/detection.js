@@ -4,6 +4,7 @@
 import { api } from "../api.js";
 import { clear, h, percent, tagColor, toast } from "../ui.js";
 import { BoxEditor } from "../boxes/editor.js";
+import { limits } from "../config.js";
 import { iou } from "../boxes/geometry.js";
 import { completedIterations, createTag } from "../projects.js";
 
@@ -41,7 +42,7 @@ export function detectionEditor(state, image, { readOnly, stageHost, side }) {
   const create = async (box) => {
     const answer = await api.post(`/projects/${projectId}/images/regions`, { regions: [{ imageId: image.id, tagId: box.tagId, left: box.left, top: box.top, width: box.width, height: box.height }] });
     const made = answer?.created?.[0];
-    if (!made) throw new Error(answer?.exceeded?.length ? "this image has the most boxes it may hold (300)" : "the same box is already there");
+    if (!made) throw new Error(answer?.exceeded?.length ? `this image has the most boxes it may hold (${limits.maxRegionsPerImage})` : "the same box is already there");
     regionOf.set(box.key, made.regionId);
   };
   const remove = async (key) => {

@@ -3,6 +3,7 @@
 // in the route (`state.ctx.item`) opens the image editor instead. Dropping files anywhere on the tab
 // opens the upload dialog.
 import { api } from "../api.js";
+import { limits } from "../config.js";
 import { clear, confirmDialog, errorNotice, field, h, openDialog, toast } from "../ui.js";
 import { countImages, editorHash, fetchImages, gridHash, listParams } from "../editor/list.js";
 import { completedIterations, createTag } from "../projects.js";
@@ -214,13 +215,13 @@ function tagDialog(view, imageIds, adding) {
             clear(problem, errorNotice({ message: adding ? "Choose a tag or type a new one." : "Choose a tag to remove." }));
             return false;
           }
-          // The API takes at most 64 image-tag pairs per call (and 64 images x 20 tags per removal).
+          // The API takes a batch of image-tag pairs per call (and a batch of images x of tags per removal).
           if (adding) {
             const pairs = imageIds.flatMap((imageId) => tagIds.map((tagId) => ({ imageId, tagId })));
-            for (const tags of chunks(pairs, 64)) await api.post(`/projects/${state.project.id}/images/tags`, { tags });
+            for (const tags of chunks(pairs, limits.maxBatchImages)) await api.post(`/projects/${state.project.id}/images/tags`, { tags });
           } else {
-            for (const images of chunks(imageIds, 64)) {
-              for (const tags of chunks(tagIds, 20)) await api.delete(`/projects/${state.project.id}/images/tags`, { imageIds: images, tagIds: tags });
+            for (const images of chunks(imageIds, limits.maxBatchImages)) {
+              for (const tags of chunks(tagIds, limits.maxBatchTags)) await api.delete(`/projects/${state.project.id}/images/tags`, { imageIds: images, tagIds: tags });
             }
           }
         } catch (err) {

@@ -59,15 +59,36 @@ function card(project, domains, ctx) {
       h("button", { type: "button", class: "danger", onclick: () => deleteProject(project, ctx) }, "Delete", h("span", { class: "visually-hidden" }, ` ${project.name}`)),
     ),
   );
-  // The thumbnail and last iteration come after first paint, one small call each.
-  api.get(`/projects/${project.id}/images`, { take: 1 }).then((images) => {
-    if (images && images[0]) clear(thumb, h("img", { src: images[0].thumbnailUri, alt: "", loading: "lazy" }));
-  }).catch(() => {});
-  api.get(`/projects/${project.id}/iterations`).then((iterations) => {
-    const last = (iterations || []).sort((a, b) => b.created.localeCompare(a.created))[0];
-    clear(status, last ? `${last.name}: ${last.status}${last.publishName ? ` · published as ${last.publishName}` : ""} · ${when(last.lastModified)}` : "Not trained yet");
-  }).catch(() => {});
+  // The thumbnail and last iteration come after first paint, one small call each, and only for
+  // cards near the view: a gallery of hundreds of projects costs two calls per card seen.
+  whenSeen(item, () => {
+    api.get(`/projects/${project.id}/images`, { take: 1 }).then((images) => {
+      if (images && images[0]) clear(thumb, h("img", { src: images[0].thumbnailUri, alt: "" }));
+    }).catch(() => {});
+    api.get(`/projects/${project.id}/iterations`).then((iterations) => {
+      const last = (iterations || []).sort((a, b) => b.created.localeCompare(a.created))[0];
+      clear(status, last ? `${last.name}: ${last.status}${last.publishName ? ` · published as ${last.publishName}` : ""} · ${when(last.lastModified)}` : "Not trained yet");
+    }).catch(() => {});
+  });
   return item;
+}
+
+const pending = new WeakMap();
+const nearView = new IntersectionObserver(
+  (entries) => {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      nearView.unobserve(entry.target);
+      pending.get(entry.target)?.();
+      pending.delete(entry.target);
+    }
+  },
+  { rootMargin: "400px 0px" },
+);
+
+function whenSeen(element, load) {
+  pending.set(element, load);
+  nearView.observe(element);
 }
 
 async function deleteProject(project, ctx) {
