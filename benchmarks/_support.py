@@ -12,6 +12,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -20,12 +21,13 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 
 from benchmarks import Row, progress
 
@@ -367,3 +369,81 @@ def host_load() -> str:
     except OSError:
         return "load average unknown"
     return f"host load average {load:.1f} on {os.cpu_count()} CPUs"
+
+
+def rss_bytes(process: psutil.Process) -> int:
+    """Resident memory of ``process`` and all its children."""
+    total: int = process.memory_info().rss
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += child.memory_info().rss
+    return total
+
+
+@dataclass
+class RssSampler:
+    """RSS (with children) of a process while the block runs, sampled every ``every_s``; with
+    ``cap``, the process and its children are killed as soon as a sample passes it (this machine
+    is shared: a server that would take all its memory is stopped first)."""
+
+    process: psutil.Process
+    every_s: float = 0.2
+    cap: int | None = None
+    samples: list[tuple[float, int]] = field(default_factory=list)
+    capped: bool = False
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def __enter__(self) -> RssSampler:
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def peak(self) -> int:
+        return max((rss for _, rss in self.samples), default=0)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                rss = rss_bytes(self.process)
+            except psutil.Error:
+                return
+            self.samples.append((time.monotonic(), rss))
+            if self.cap is not None and rss > self.cap:
+                self.capped = True
+                with contextlib.suppress(psutil.Error):
+                    for child in self.process.children(recursive=True):
+                        child.send_signal(signal.SIGKILL)
+                    self.process.send_signal(signal.SIGKILL)
+                return
+            self._stop.wait(self.every_s)
+
+
+def tree_project(client: httpx.Client, base: str, name: str) -> tuple[str, dict[str, str]]:
+    """A fresh project (``name`` + a unique suffix) with the two tree tags: its id, and the tag ids
+    by class folder name (``Hemlock``, ``Japanese_Cherry``)."""
+    made = client.post(f"{base}/projects", params={"name": f"{name} {uuid.uuid4().hex[:8]}"})
+    made.raise_for_status()
+    project_id: str = made.json()["id"]
+    tag_ids = {}
+    for tag in ("Hemlock", "Japanese_Cherry"):
+        created = client.post(f"{base}/projects/{project_id}/tags", params={"name": tag.replace("_", " ")})
+        created.raise_for_status()
+        tag_ids[tag] = created.json()["id"]
+    return project_id, tag_ids
+
+
+def model_pixels(data: bytes, side: int) -> Any:
+    """The Prediction API's decode (``model_image``) of ``data`` for a model of input ``side``: the
+    image, kept past the decode budget (benchmarks time it, they don't serve requests)."""
+    from shared.domain.limits import MAX_IMAGE_BYTES_PREDICTION
+    from shared.vision.images import model_image
+
+    with model_image(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION) as decoded:
+        return decoded.image

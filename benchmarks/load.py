@@ -25,7 +25,7 @@ loopback, as :mod:`benchmarks.stores` starts them), against a real ``cvstudio se
    (``MAX_IMAGE_SIDE`` x ``MAX_IMAGE_PIXELS / MAX_IMAGE_SIDE``), all far under the byte limit
    (``MAX_IMAGE_BYTES_PREDICTION``) because they are one flat colour: PNG RGB, PNG RGBA, PNG
    16-bit grey, progressive JPEG 4:4:4. Each is decoded once in a fresh process with the
-   product's prediction decode (``model_image``; ``decode_for_model`` before it) + ``preprocess``
+   product's prediction decode (``model_image``) + ``preprocess``
    (its peak RSS measured there); one the product refuses is tried again at half the pixels, and
    so on. The one costing most is then sent by 64 clients at once; the row is the server's peak
    RSS (sampled every 20 ms). A guard stops the server (SIGKILL) when it passes
@@ -47,7 +47,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -57,7 +56,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +68,16 @@ from benchmarks import Row, at_most, progress
 from benchmarks._support import (
     PREDICTION_PATH,
     REPO,
+    RssSampler,
     attempt,
     host_load,
     multipart_body,
     percentile,
+    rss_bytes,
     serving,
     training_client,
     tree_images,
+    tree_project,
 )
 from benchmarks.prediction import _send, _train_classifier, photo
 from benchmarks.stores import _stack
@@ -129,56 +131,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # -- memory ---------------------------------------------------------------------------------------------
-
-
-def _rss(process: psutil.Process) -> int:
-    """Resident bytes of ``process`` and its children."""
-    total: int = process.memory_info().rss
-    for child in process.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            total += child.memory_info().rss
-    return total
-
-
-@dataclass
-class Peak:
-    """The peak RSS (with children) of a process while the block runs, sampled every ``every_s``;
-    with ``cap``, the process is killed as soon as a sample passes it."""
-
-    process: psutil.Process
-    every_s: float
-    cap: int | None = None
-    peak: int = 0
-    samples: int = 0
-    capped: bool = False
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> Peak:
-        self._thread = threading.Thread(target=self._loop, name="rss-peak", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                rss = _rss(self.process)
-            except psutil.Error:
-                return
-            self.peak, self.samples = max(self.peak, rss), self.samples + 1
-            if self.cap is not None and rss > self.cap and not self.capped:
-                self.capped = True
-                with contextlib.suppress(psutil.Error):
-                    for child in self.process.children(recursive=True):
-                        child.send_signal(signal.SIGKILL)
-                    self.process.send_signal(signal.SIGKILL)
-                return
-            self._stop.wait(self.every_s)
 
 
 # -- load steps -----------------------------------------------------------------------------------------
@@ -236,7 +188,7 @@ def _step(kind: str, clients: int, seconds: float, server: psutil.Process, heade
     threads = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(clients)]
     for thread in threads:
         thread.start()
-    with Peak(server, SAMPLE_EVERY_S) as peak:
+    with RssSampler(server, SAMPLE_EVERY_S) as peak:
         barrier.wait()
         for thread in threads:
             thread.join()
@@ -250,7 +202,7 @@ def _step(kind: str, clients: int, seconds: float, server: psutil.Process, heade
         clients,
         wall,
         peak.peak,
-        peak.samples,
+        len(peak.samples),
     )
 
 
@@ -298,14 +250,7 @@ def _upload_target(endpoint: str) -> tuple[str, dict[str, str]]:
 
     base = f"{endpoint}{TRAINING}"
     with httpx.Client(headers={"Training-Key": TRAINING_KEY}, timeout=httpx.Timeout(60.0)) as client:
-        made = client.post(f"{base}/projects", params={"name": f"load benchmark {uuid.uuid4().hex[:8]}"})
-        made.raise_for_status()
-        project_id = made.json()["id"]
-        tag_ids = {}
-        for tag in ("Hemlock", "Japanese_Cherry"):
-            created = client.post(f"{base}/projects/{project_id}/tags", params={"name": tag.replace("_", " ")})
-            created.raise_for_status()
-            tag_ids[tag] = created.json()["id"]
+        project_id, tag_ids = tree_project(client, base, "load benchmark")
     return f"{base}/projects/{project_id}/images", tag_ids
 
 
@@ -327,7 +272,7 @@ def _load_store(store: str, server: Any, seconds: float, clients_list: tuple[int
     progress(f"load: {store}: training and publishing the classifier")
     published = _train_classifier(training_client(server.endpoint))
     _settle(process)
-    idle = _rss(process)
+    idle = rss_bytes(process)
     steps: list[Step] = []
     url = _classify_url(server.endpoint, published.project_id, published.publish_name)
     headers, send = _classify_sender(url, photo(next(iter(tree_images().values()))[0]))
@@ -415,11 +360,8 @@ with open("/proc/self/clear_refs", "w") as clear:
     clear.write("5")  # resets VmHWM to the current RSS: the imports' own peak is forgotten
 before = high_water_kib()
 try:
-    if hasattr(images, "model_image"):  # the bounded decode: a context holding the decode budget
-        with images.model_image(data, min_side=INPUT_SIZE, max_bytes=MAX_IMAGE_BYTES_PREDICTION) as decoded:
-            preprocess(decoded.image, INPUT_SIZE)
-    else:
-        preprocess(images.decode_for_model(data, min_side=INPUT_SIZE, max_bytes=MAX_IMAGE_BYTES_PREDICTION), INPUT_SIZE)
+    with images.model_image(data, min_side=INPUT_SIZE, max_bytes=MAX_IMAGE_BYTES_PREDICTION) as decoded:
+        preprocess(decoded.image, INPUT_SIZE)
 except Exception as exc:  # InvalidImage is the product refusing it; anything else, the probe broke
     key = "refused" if type(exc).__name__ == "InvalidImage" else "error"
     print(json.dumps({key: type(exc).__name__ + ": " + str(getattr(exc, "code", "") or exc)[:120]}))
@@ -527,7 +469,7 @@ def _burst(server: Any, published: Any, cap: int, tmp: Path, chosen: str = "") -
         client.post(url, content=body, headers={"Content-Type": content_type}).raise_for_status()
     process = psutil.Process(server.process.pid)
     time.sleep(1.0)
-    idle = _rss(process)
+    idle = rss_bytes(process)
     body, content_type = multipart_body(worst.data)
     statuses: dict[str, int] = {}
     lock = threading.Lock()
@@ -548,7 +490,7 @@ def _burst(server: Any, published: Any, cap: int, tmp: Path, chosen: str = "") -
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(BURST_CLIENTS)]
     for thread in threads:
         thread.start()
-    with Peak(process, BURST_SAMPLE_EVERY_S, cap=cap) as peak:
+    with RssSampler(process, BURST_SAMPLE_EVERY_S, cap=cap) as peak:
         barrier.wait()
         t0 = time.perf_counter()
         for thread in threads:
@@ -558,10 +500,10 @@ def _burst(server: Any, published: Any, cap: int, tmp: Path, chosen: str = "") -
     if not peak.capped:
         time.sleep(2.0)
         with contextlib.suppress(psutil.Error):
-            after = _rss(process)
+            after = rss_bytes(process)
     others = [c for c in candidates if c is not worst]
     costliest = not chosen
-    return Burst(worst, others, idle, peak.peak, after, peak.samples, peak.capped, statuses, wall, costliest)
+    return Burst(worst, others, idle, peak.peak, after, len(peak.samples), peak.capped, statuses, wall, costliest)
 
 
 # -- rows -----------------------------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from benchmarks._support import (
     cutlery_regions,
     export_onnx,
     host_load,
+    model_pixels,
     multipart_body,
     percentile,
     publish,
@@ -332,15 +333,6 @@ def _model_rate(onnx: bytes, batch: Any, *, threads: int | None, spinning: bool,
     return sum(counts) / (time.perf_counter() - t0)
 
 
-def _decode(data: bytes, side: int) -> Any:
-    """The prediction path's decode (``model_image``), its pixels kept past the decode budget."""
-    from shared.domain.limits import MAX_IMAGE_BYTES_PREDICTION
-    from shared.vision.images import model_image
-
-    with model_image(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION) as decoded:
-        return decoded.image
-
-
 def _bare(client: Any, published: Published, data: bytes, repeats: int) -> Bare:
     from shared.vision.inference import ModelCache, OnnxModel
     from shared.vision.preprocess import preprocess
@@ -349,11 +341,11 @@ def _bare(client: Any, published: Published, data: bytes, repeats: int) -> Bare:
     threads = ModelCache()._threads  # the server's ModelCache() is built with its defaults
     model = OnnxModel(onnx, threads=threads)
     side = getattr(model, "decode_side", model.size)  # what PredictionService.predict decodes to
-    image = _decode(data, side)
+    image = model_pixels(data, side)
     batch = preprocess(image, model.size)[None]
     model_ms = _median_ms(lambda: model.run(batch), repeats)
     decode_ms = _median_ms(
-        lambda: preprocess(_decode(data, side), model.size),
+        lambda: preprocess(model_pixels(data, side), model.size),
         repeats,
     )
     label = "onnxruntime default" if threads is None else str(threads)
@@ -401,11 +393,11 @@ def _server_steps(
         ),
         "multipart parse (read_image_parts)": _median_ms(parse, repeats),
         "tag lookup (tag_names)": _median_ms(lambda: predictions.tag_names(iteration), repeats),
-        "decode (model_image)": _median_ms(lambda: _decode(data, side), repeats),
+        "decode (model_image)": _median_ms(lambda: model_pixels(data, side), repeats),
         "model (OnnxModel.classify/detect incl. resize)": _median_ms(
-            (lambda: model.classify(_decode(data, side)))
+            (lambda: model.classify(model_pixels(data, side)))
             if published.task == "classify"
-            else (lambda: model.detect(_decode(data, side))),
+            else (lambda: model.detect(model_pixels(data, side))),
             repeats,
         ),
         "PredictionService.predict (all of the above but the name lookup and parse)": _median_ms(

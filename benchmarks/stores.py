@@ -39,6 +39,7 @@ from benchmarks._support import (
     percentile,
     serving,
     tree_images,
+    tree_project,
 )
 from benchmarks.prediction import _send, _train_classifier, photo
 from benchmarks.upload import BATCH, TRAINING, _upload_batch, base_photos
@@ -90,14 +91,7 @@ def _uploads(endpoint: str, images: int) -> tuple[float, int]:
     photos = base_photos()
     base = f"{endpoint}{TRAINING}"
     with httpx.Client(headers={"Training-Key": TRAINING_KEY}, timeout=httpx.Timeout(300.0)) as client:
-        made = client.post(f"{base}/projects", params={"name": f"stores benchmark {uuid.uuid4().hex[:8]}"})
-        made.raise_for_status()
-        project_id = made.json()["id"]
-        tag_ids = {}
-        for tag in ("Hemlock", "Japanese_Cherry"):
-            created = client.post(f"{base}/projects/{project_id}/tags", params={"name": tag.replace("_", " ")})
-            created.raise_for_status()
-            tag_ids[tag] = created.json()["id"]
+        project_id, tag_ids = tree_project(client, base, "stores benchmark")
         url = f"{base}/projects/{project_id}/images/files"
         started = time.perf_counter()
         results = [_upload_batch(client, url, photos, tag_ids, first, BATCH) for first in range(0, images, BATCH)]

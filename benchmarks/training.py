@@ -66,6 +66,7 @@ from benchmarks._support import (
     cutlery_split,
     export_onnx,
     host_load,
+    model_pixels,
     nms,
     publish,
     server_exited,
@@ -312,11 +313,10 @@ def _fewshot_api(
 def _fewshot_direct(train_set: list[tuple[bytes, int]], test_pngs: list[bytes], test_labels: list[int]) -> FewShotRun:
     """The trainer's classifier with the trainer's Regular config, fitted on the same PNG-decoded
     images; exported to ONNX as the trainer exports it and run as the Prediction API runs it
-    (``decode_for_model`` + ``OnnxModel.classify``)."""
+    (``model_image`` + ``OnnxModel.classify``)."""
     import tempfile
 
-    from shared.domain.limits import MAX_IMAGE_BYTES_PREDICTION
-    from shared.vision.images import decode_for_model, load_rgb
+    from shared.vision.images import load_rgb
     from shared.vision.inference import OnnxModel
     from shared.vision.training import classifier as trainer_classifier  # type: ignore[attr-defined]
     from shared.vision.training.dataset import TrainImage
@@ -338,10 +338,7 @@ def _fewshot_direct(train_set: list[tuple[bytes, int]], test_pngs: list[bytes], 
     train_s = time.perf_counter() - t0
     side = getattr(model, "decode_side", model.size)  # what PredictionService.predict decodes to
     t0 = time.perf_counter()
-    guesses = [
-        int(np.argmax(model.classify(decode_for_model(data, min_side=side, max_bytes=MAX_IMAGE_BYTES_PREDICTION))))
-        for data in test_pngs
-    ]
+    guesses = [int(np.argmax(model.classify(model_pixels(data, side)))) for data in test_pngs]
     predict_s = time.perf_counter() - t0
     accuracy = 100.0 * float(np.mean(np.asarray(guesses) == np.asarray(test_labels)))
     return FewShotRun(accuracy, train_s, predict_s, "direct")
@@ -451,7 +448,7 @@ def _fewshot_row(k: int, runs: list[FewShotRun], tested: int) -> Row:
         if runs[0].how == "API"
         else "NOT through the API (it refuses fewer than 5 images per tag): the trainer's Classifier called "
         "directly with the trainer's Regular ClassifierConfig on the same PNGs, exported to ONNX and run with "
-        "decode_for_model + OnnxModel.classify as the Prediction API does"
+        "model_image + OnnxModel.classify as the Prediction API does"
     )
     if not done:
         return Row(name, None, "", target, f"{how}; failed: {'; '.join(failures)}", False)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import io
 import json
 import math
@@ -26,11 +25,10 @@ import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -40,6 +38,7 @@ from PIL import Image, ImageChops, ImageOps
 __all__ = ["add_arguments", "run"]
 
 from benchmarks import Row, at_least, median, progress
+from benchmarks._support import RssSampler, rss_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "tests" / "fixtures" / "custom-vision-samples" / "ImageClassification" / "Images"
@@ -188,46 +187,6 @@ def _self_check(photos: list[BasePhoto]) -> None:
 # -- memory -----------------------------------------------------------------------------------------
 
 
-def rss_bytes(process: psutil.Process) -> int:
-    """Resident memory of ``process`` and all its children."""
-    total = process.memory_info().rss
-    for child in process.children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            total += child.memory_info().rss
-    return total
-
-
-@dataclass
-class RssSampler:
-    process: psutil.Process
-    every_s: float = SAMPLE_EVERY_S
-    samples: list[tuple[float, int]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> RssSampler:
-        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.samples.append((time.monotonic(), rss_bytes(self.process)))
-            except psutil.Error:
-                return
-            self._stop.wait(self.every_s)
-
-    @property
-    def peak(self) -> int:
-        return max((rss for _, rss in self.samples), default=0)
-
-
 # -- the run ----------------------------------------------------------------------------------------
 
 
@@ -338,7 +297,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             rss_early: int | None = None
             rss_early_at = 0
             next_report = 0.1
-            with RssSampler(process) as sampler, ThreadPoolExecutor(max_workers=concurrency) as pool:
+            with RssSampler(process, SAMPLE_EVERY_S) as sampler, ThreadPoolExecutor(max_workers=concurrency) as pool:
                 started = time.perf_counter()
                 for result in pool.map(lambda fc: _upload_batch(client, url, photos, tag_ids, *fc), _batches(total)):
                     results.append(result)

@@ -178,7 +178,7 @@ def inspect_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES_TRAINING) -> 
 
     fmt, img = _open_checked(data)
     width, height = img.size
-    try:
+    with _refused_as_invalid(_CORRUPT_MESSAGE):
         if fmt == "JPEG":
             # Scaled DCT decoding still reads every entropy-coded byte, at a fraction of the cost.
             img.draft("RGB", (max(1, width // 8), max(1, height // 8)))
@@ -187,12 +187,7 @@ def inspect_image(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES_TRAINING) -> 
             img.load()  # GIF: the first frame is enough
             orientation = _orientation(img)
             img.close()  # the pixels go now, inside the budget
-        if fmt == "PNG" and data.rfind(_PNG_IEND) < 0:
-            raise OSError("PNG stream has no IEND chunk")
-    except _BOMB_ERRORS as exc:
-        raise _dimensions_error(f"Image dimensions are too large: {exc}") from exc
-    except _DECODE_ERRORS as exc:
-        raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
+        _check_png_end(fmt, data)
 
     if orientation in _SWAPS_SIDES:
         width, height = height, width
@@ -211,7 +206,7 @@ def render_rendition(data: bytes, *, max_side: int, quality: int = 85) -> bytes:
     width, height = img.size
     scale = min(1.0, max_side / max(width, height))
     target = (max(1, round(width * scale)), max(1, round(height * scale)))
-    try:
+    with _refused_as_invalid(_CORRUPT_MESSAGE):
         if fmt == "JPEG" and scale < 1.0:
             # Let libjpeg do the bulk of a big downscale (1/2, 1/4 or 1/8), never below target.
             img.draft("RGB", target)
@@ -220,8 +215,6 @@ def render_rendition(data: bytes, *, max_side: int, quality: int = 85) -> bytes:
             img.load()
             orientation = _orientation(img)
             rgb = _rgb_reduced(img, factor)
-    except _DECODE_ERRORS as exc:
-        raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
     if rgb.size != target:
         rgb = rgb.resize(target, Image.Resampling.LANCZOS)
     rgb = _transposed(rgb, orientation)
@@ -234,13 +227,10 @@ def load_rgb(data: bytes) -> Image.Image:
     """The fully decoded image as a browser shows it (EXIF-oriented), in RGB, for training and
     prediction. Expects bytes that :func:`inspect_image` accepted; GIFs give their first frame."""
     _, img = _open_checked(data)
-    try:
-        with decode_budget().held(decode_cost(img, (1, 1))):
-            img.load()
-            orientation = _orientation(img)
-            rgb = _rgb_reduced(img, (1, 1))
-    except _DECODE_ERRORS as exc:
-        raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
+    with _refused_as_invalid(_CORRUPT_MESSAGE), decode_budget().held(decode_cost(img, (1, 1))):
+        img.load()
+        orientation = _orientation(img)
+        rgb = _rgb_reduced(img, (1, 1))
     return _transposed(rgb, orientation)
 
 
@@ -274,16 +264,11 @@ def model_image(data: bytes, *, min_side: int, max_bytes: int) -> Iterator[Model
         img.draft("RGB", (min_side, min_side))
     factor = _reduction(img.size, (min_side, min_side))
     with decode_budget().held(decode_cost(img, factor, (width, height))):
-        try:
+        with _refused_as_invalid(_CORRUPT_MESSAGE):
             img.load()
-            if fmt == "PNG" and data.rfind(_PNG_IEND) < 0:
-                raise OSError("PNG stream has no IEND chunk")
+            _check_png_end(fmt, data)
             orientation = _orientation(img)
             rgb = _rgb_reduced(img, factor)
-        except _BOMB_ERRORS as exc:
-            raise _dimensions_error(f"Image dimensions are too large: {exc}") from exc
-        except _DECODE_ERRORS as exc:
-            raise InvalidImage(_CORRUPT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
         if orientation in _SWAPS_SIDES:
             width, height = height, width
         yield ModelImage(_transposed(rgb, orientation), width, height)
@@ -305,6 +290,23 @@ def decode_cost(img: Image.Image, factor: tuple[int, int], full_size: tuple[int,
 # Helpers
 
 
+@contextmanager
+def _refused_as_invalid(message: str) -> Iterator[None]:
+    """Pillow's failures on hostile or damaged bytes, as the refusal a user reads."""
+    try:
+        yield
+    except _BOMB_ERRORS as exc:
+        raise _dimensions_error(f"Image dimensions are too large: {exc}") from exc
+    except _DECODE_ERRORS as exc:
+        raise InvalidImage(message, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
+
+
+def _check_png_end(fmt: str, data: bytes) -> None:
+    # Pillow stops quietly at a PNG's last image chunk: a truncated file must be said to be one.
+    if fmt == "PNG" and data.rfind(_PNG_IEND) < 0:
+        raise OSError("PNG stream has no IEND chunk")
+
+
 def _open_checked(data: bytes) -> tuple[str, ImageFile.ImageFile]:
     """Sniff the format, parse the header only, and enforce the dimension limits (pixels)."""
     fmt = _sniff(data)
@@ -314,12 +316,8 @@ def _open_checked(data: bytes) -> tuple[str, ImageFile.ImageFile]:
     if header is not None:
         # Checked before Pillow sees the bytes: it refuses zero sizes as an unknown format.
         _check_dimensions(*header)
-    try:
+    with _refused_as_invalid(_FORMAT_MESSAGE):
         img = _PLUGINS[fmt](io.BytesIO(data))
-    except _BOMB_ERRORS as exc:
-        raise _dimensions_error(f"Image dimensions are too large: {exc}") from exc
-    except _DECODE_ERRORS as exc:
-        raise InvalidImage(_FORMAT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT) from exc
     if img.format != fmt:
         raise InvalidImage(_FORMAT_MESSAGE, Code.BAD_REQUEST_IMAGE_FORMAT, _STATUS_FORMAT)
     _check_dimensions(*img.size)

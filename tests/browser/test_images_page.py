@@ -203,7 +203,7 @@ def test_photos_dropped_on_the_page_open_the_upload_dialog_with_them(
     project_id = new_project(api, "Browser: dropped trees", GENERAL_CLASSIFICATION)
     page = studio.sign_in()
     studio.open(f"#/projects/{project_id}/images")
-    expect(page.get_by_role("heading", name="Browser: dropped trees")).to_be_visible()
+    expect(page.get_by_role("heading", level=1, name="Browser: dropped trees")).to_be_visible()
     expect(page.get_by_text("No images yet")).to_be_visible()
     # A real drag of two files from the desktop: dragenter, dragover and drop carrying a DataTransfer.
     photos = [{"name": p.name, "bytes": list(p.read_bytes())} for p in hemlock_images[:2]]

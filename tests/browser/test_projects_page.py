@@ -38,7 +38,7 @@ def test_a_project_is_created_edited_and_deleted_from_the_gallery(studio: Studio
     dialog.get_by_label("Classification, several tags per image").check()
     studio.shoot("new-project")
     dialog.get_by_role("button", name="Create project").click()
-    expect(page.get_by_role("heading", name="Browser: birds")).to_be_visible()
+    expect(page.get_by_role("heading", level=1, name="Browser: birds")).to_be_visible()
     project_id = page.url.split("#/projects/")[1].split("/")[0]
     with httpx.Client(base_url=studio.server.endpoint, headers={"Training-Key": TRAINING_KEY}) as api:
         made = api.get(f"/customvision/v3.4-preview/training/projects/{project_id}").json()

@@ -119,7 +119,7 @@ def trees(
 def open_project(studio: Studio, trees: Trees, tab: str = "images") -> Page:
     studio.sign_in()
     page = studio.open(f"#/projects/{trees.project_id}/{tab}")
-    expect(page.get_by_role("heading", name="Browser: trees")).to_be_visible()
+    expect(page.get_by_role("heading", level=1, name="Browser: trees")).to_be_visible()
     return page
 
 
