@@ -23,10 +23,10 @@ Vision's error shape. (Azure Functions' host refuses headers over 32 KB with 431
 from __future__ import annotations
 
 import contextlib
-import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.api.errors import error_response
 from shared.domain.errors import Code
 
 __all__ = ["BodyLimits"]
@@ -59,7 +59,9 @@ class BodyLimits:
             return
         headers = sum(len(name) + len(value) + 4 for name, value in scope.get("headers", ()))  # ": ", CRLF
         if headers > self.header_limit:
-            await _refuse(send, 431, f"The request's headers are larger than {self.header_limit} bytes.")
+            await _refuse(
+                scope, receive, send, 431, f"The request's headers are larger than {self.header_limit} bytes."
+            )
             return
         limit = self.limit_for(scope["method"], scope["path"])
         if limit is None:
@@ -67,7 +69,7 @@ class BodyLimits:
             return
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _refuse(send, 413, _too_large(limit))
+            await _refuse(scope, receive, send, 413, _too_large(limit))
             return
 
         seen = 0
@@ -95,7 +97,7 @@ class BodyLimits:
         with contextlib.suppress(_TooLarge):  # the app let our refusal of its read through
             await self.app(scope, counted_receive, guarded_send)
         if exceeded and not started:
-            await _refuse(send, 413, _too_large(limit))
+            await _refuse(scope, receive, send, 413, _too_large(limit))
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -112,17 +114,7 @@ def _too_large(limit: int) -> str:
     return f"The request body is larger than {limit} bytes, the limit for this request."
 
 
-async def _refuse(send: Send, status: int, message: str) -> None:
-    body = json.dumps({"code": Code.BAD_REQUEST.value, "message": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
+    # The body may be unread: the connection closes rather than read what was refused.
+    response = error_response(status, Code.BAD_REQUEST.value, message, {"Connection": "close"})
+    await response(scope, receive, send)

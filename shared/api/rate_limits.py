@@ -18,7 +18,6 @@ the path as sent (any API version, any casing), so it matches through ``canonica
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import threading
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.api.errors import error_response
 from shared.api.paths import PREDICTION_PREFIX, TRAINING_PREFIX, canonical_path
 from shared.domain.errors import Code
 from shared.domain.limits import MAX_RATE_LIMITED_KEYS
@@ -115,7 +115,7 @@ class RateLimits:
             if limit is not None and key:
                 wait = limit.buckets.take(hashlib.blake2b(key, key=self._salt, digest_size=16).digest())
                 if wait > 0:
-                    await _too_many_requests(send, limit, retry_after_seconds(wait))
+                    await _too_many_requests(scope, receive, send, limit, retry_after_seconds(wait))
                     return
         await self.app(scope, receive, send)
 
@@ -136,24 +136,14 @@ def _key(headers: Sequence[tuple[bytes, bytes]], header: bytes) -> bytes | None:
     return found.get(header) or found.get(_SUBSCRIPTION_KEY) or None
 
 
-async def _too_many_requests(send: Send, limit: ApiLimit, seconds: int) -> None:
+async def _too_many_requests(scope: Scope, receive: Receive, send: Send, limit: ApiLimit, seconds: int) -> None:
     unit = "second" if seconds == 1 else "seconds"
-    body = json.dumps(
-        {
-            "code": Code.TOO_MANY_REQUESTS,
-            "message": (
-                f"Requests to the {limit.api} API with this key have exceeded its rate limit of "
-                f"{limit.buckets.rate:g} per second. Please retry after {seconds} {unit}."
-            ),
-        }
-    ).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(seconds).encode()),
-    ]
-    await send({"type": "http.response.start", "status": 429, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    message = (
+        f"Requests to the {limit.api} API with this key have exceeded its rate limit of "
+        f"{limit.buckets.rate:g} per second. Please retry after {seconds} {unit}."
+    )
+    response = error_response(429, Code.TOO_MANY_REQUESTS.value, message, {"Retry-After": str(seconds)})
+    await response(scope, receive, send)
 
 
 def _burst(rate: float, burst: int) -> int:
