@@ -32,6 +32,8 @@ BENCHMARKS: dict[str, str] = {
     "stores": "benchmarks.stores",
     "studio": "benchmarks.studio",
     "load": "benchmarks.load",
+    "migration": "benchmarks.migration",
+    "exports": "benchmarks.exports",
 }
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

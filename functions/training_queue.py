@@ -9,7 +9,13 @@
 - ``fail_stalled_trainings`` (every 5 minutes): every training whose progress has not moved for
   ``CVSTUDIO_TRAINING_STALL_SECONDS`` ends ``Failed`` (its job died, or never started); and every
   delete that is due another pass (interrupted, or its last pass) is enqueued as ``FinishDeletion``,
-  which ``start_training``'s dispatch runs (``shared.services.deletions``).
+  which ``start_training``'s dispatch runs (``shared.services.deletions``); and every project import
+  whose progress stood ``IMPORT_QUIET_SECONDS`` (the instance that copied it went away) is enqueued as
+  ``ResumeImport``, which the dispatch runs here (the copy resumes where its record says).
+- ``sweep_image_bytes`` (hourly): a ``SweepImageBytes`` per project, which ``start_training``'s
+  dispatch runs: image bytes that no record points at (an upload killed between its bytes and its
+  record), older than ``CVSTUDIO_UNRECORDED_BYTES_GRACE_SECONDS``, go, and so do records whose
+  bytes an interrupted image delete removed.
 
 Never trains here: a function has a time limit, and the queue redelivers. Messages are Base64 JSON
 (:mod:`shared.stores.azure.storage_queue` sends them so), which is what the trigger decodes.
@@ -23,10 +29,12 @@ from functools import cache
 import azure.functions as func
 
 from functions.runtime import services
-from shared.bootstrap import build_job_starter
-from shared.contracts.jobs import TrainIteration, decode
+from shared.bootstrap import build_export_starter, build_job_starter
+from shared.contracts.jobs import ExportIteration, ResumeImport, TrainIteration, decode, encode
+from shared.domain.limits import IMPORT_QUIET_SECONDS
 from shared.domain.versioning import ContractError
 from shared.jobs.dispatch import Handlers, dispatch
+from shared.jobs.export_jobs import ExportJobs
 from shared.jobs.training_jobs import TrainingJobs
 
 __all__ = ["MAX_DEQUEUE_COUNT", "bp"]
@@ -44,9 +52,15 @@ def _training_jobs() -> TrainingJobs:
     return build_job_starter(services())
 
 
+@cache
+def _export_jobs() -> ExportJobs:
+    return build_export_starter(services())
+
+
 @bp.queue_trigger(arg_name="message", queue_name="%CVSTUDIO_TRAINING_QUEUE%", connection="CVSTUDIO_STORAGE")
 def start_training(message: func.QueueMessage) -> None:
-    dispatch(message.get_body(), Handlers(_training_jobs(), services().deletions))
+    built = services()
+    dispatch(message.get_body(), Handlers(_training_jobs(), built.deletions, _export_jobs(), built.project_imports))
 
 
 @bp.queue_trigger(arg_name="message", queue_name="%CVSTUDIO_TRAINING_QUEUE%-poison", connection="CVSTUDIO_STORAGE")
@@ -58,6 +72,10 @@ def training_not_started(message: func.QueueMessage) -> None:
         return
     if isinstance(job, TrainIteration):
         services().iterations.not_started(job.project_id, job.iteration_id, MAX_DEQUEUE_COUNT)
+    elif isinstance(job, ExportIteration):
+        services().exports.fail(
+            job, f"The export job could not be started ({MAX_DEQUEUE_COUNT} tries); export again, or check the log."
+        )
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")
@@ -68,3 +86,12 @@ def fail_stalled_trainings(timer: func.TimerRequest) -> None:
     requested = built.deletions.request_due()
     if requested:
         log.info("asked to finish %d delete(s)", requested)
+    for project_id in built.project_imports.unfinished(IMPORT_QUIET_SECONDS):
+        built.queue.put(encode(ResumeImport(project_id)))
+        log.info("asked to resume the import into project %s", project_id)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 17 * * * *")
+def sweep_image_bytes(timer: func.TimerRequest) -> None:
+    requested = services().deletions.request_byte_sweeps()
+    log.info("asked to sweep the image bytes of %d project(s)", requested)

@@ -7,13 +7,13 @@ explicitly. Nothing here connects at import time, and the adapters connect on fi
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
 from shared.jobs.child_process import HEARTBEAT_SECONDS, ChildProcessLauncher
 from shared.jobs.dispatch import Handlers
 from shared.jobs.drop_watcher import DropWatcher
+from shared.jobs.export_jobs import ExportJobs
 from shared.jobs.launcher import JobLauncher
 from shared.jobs.training_jobs import RefusingLauncher, TrainingJobs
 from shared.jobs.worker import LocalWorker
@@ -30,6 +30,8 @@ from shared.services.iterations import IterationService
 from shared.services.model_artifacts import ModelArtifacts
 from shared.services.performance import PerformanceService
 from shared.services.predictions import PredictionService
+from shared.services.project_export import ProjectExports
+from shared.services.project_import import ProjectImports
 from shared.services.projects import ProjectService
 from shared.services.publishing import PublishingService
 from shared.services.snapshot_queries import SnapshotQueries
@@ -91,6 +93,8 @@ class Services:
     stored_predictions: StoredPredictions
     suggestions: SuggestionService
     deletions: Deletions
+    project_exports: ProjectExports
+    project_imports: ProjectImports
 
 
 def _embedded_stores(settings: Settings) -> tuple[MetadataStore, BlobStore, WorkQueue]:
@@ -147,7 +151,6 @@ def build_services(
     artifacts = ModelArtifacts(blobs)
     stored_predictions = StoredPredictions(meta, blobs, projects, tags, uploads)
     predictions = PredictionService(tags, iterations, artifacts, ModelCache(), stored_predictions, downloads)
-    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="exports")
     return Services(
         settings=settings,
         keys=resolve_keys(settings),
@@ -164,13 +167,19 @@ def build_services(
         snapshot_queries=SnapshotQueries(iterations),
         artifacts=artifacts,
         performance=PerformanceService(iterations, artifacts),
-        exports=ExportService(meta, blobs, iterations, artifacts, background.submit),
+        exports=ExportService(meta, blobs, iterations, artifacts, queue),
         publishing=PublishingService(meta, projects, iterations),
         predictions=predictions,
         downloads=downloads,
         stored_predictions=stored_predictions,
         suggestions=SuggestionService(meta, blobs, projects, tags, iterations, predictions),
-        deletions=Deletions(meta, projects, tags, images, queue),
+        deletions=Deletions(
+            meta, projects, tags, images, queue, unrecorded_grace=settings.unrecorded_bytes_grace_seconds
+        ),
+        project_exports=ProjectExports(meta, projects, tags),
+        project_imports=ProjectImports(
+            meta, projects, tags, uploads, downloads, allow_private=settings.allow_private_urls
+        ),
     )
 
 
@@ -197,6 +206,15 @@ def build_job_starter(services: Services) -> TrainingJobs:
     """The queue trigger's handler: it only ever starts Container Apps job executions. A Function App
     that cannot (no job, a malformed job id) refuses every start with what to fix, so that each
     queued iteration ends ``Failed`` saying so rather than waiting for the queue to give up."""
+    return TrainingJobs(services.projects, services.iterations, _job_starter(services), starts_elsewhere=True)
+
+
+def build_export_starter(services: Services) -> ExportJobs:
+    """The queue trigger's export handler: each export packaged by an execution of the same job."""
+    return ExportJobs(services.exports, _job_starter(services))
+
+
+def _job_starter(services: Services) -> JobLauncher:
     settings = services.settings
     if settings.runner != "container-apps":
         reason = (
@@ -210,14 +228,19 @@ def build_job_starter(services: Services) -> TrainingJobs:
             launcher = build_launcher(services)
         except InvalidSettings as exc:
             launcher = RefusingLauncher(str(exc))
-    return TrainingJobs(services.projects, services.iterations, launcher, starts_elsewhere=True)
+    return launcher
 
 
 def build_local_worker(services: Services) -> LocalWorker:
     """The worker of ``cvstudio serve``: queued training in child processes of this server, or, with
     the Container Apps runner, executions of the job started from here and stalled trainings ended."""
     launcher = build_launcher(services)
-    handlers = Handlers(build_training_jobs(services, launcher), services.deletions)
+    handlers = Handlers(
+        build_training_jobs(services, launcher),
+        services.deletions,
+        ExportJobs(services.exports, launcher),
+        services.project_imports,
+    )
     sweep: Callable[[], object] | None = None
     resume_quiet_for = None
     if services.settings.runner == "container-apps":
@@ -234,6 +257,7 @@ def build_local_worker(services: Services) -> LocalWorker:
         resume_quiet_for=resume_quiet_for,
         deletions=services.deletions,
         alone=not services.settings.on_azure,  # the embedded stores belong to this one server
+        imports=services.project_imports,
     )
 
 

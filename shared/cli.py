@@ -4,6 +4,10 @@
 ``cvstudio keys --data-dir D`` prints the keys kept in ``D/keys.json`` (made by the first ``serve``);
 ``cvstudio train-iteration PROJECT_ID ITERATION_ID`` trains one iteration (the local worker's
 child process, and the Azure Container Apps job's command).
+``cvstudio export PROJECT --format coco|voc|yolo|csv --out DIR`` and ``cvstudio import DIR --format F
+--project NAME`` move a project's labelled images through a server's API (``shared/client/dataset_commands.py``).
+``cvstudio migrate --from E --from-key K --to E --to-key K (--project NAME ... | --all)`` copies projects
+between Custom Vision endpoints (``shared/migration``).
 """
 
 from __future__ import annotations
@@ -142,6 +146,16 @@ def _train_iteration(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_iteration(args: argparse.Namespace) -> int:
+    from shared.bootstrap import build_services
+    from shared.contracts.jobs import ExportIteration
+
+    if args.parent_pid:
+        _exit_with_parent(args.parent_pid)
+    build_services(_settings(args)).exports.run(ExportIteration(args.project_id, args.iteration_id, args.export_id))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cvstudio", description="A self-hostable Custom Vision.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +176,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--parent-pid", type=int, default=None, help="stop when this process is gone")
     train.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     train.set_defaults(handler=_train_iteration)
+    # Hidden: the local worker's child process and the Container Apps job package an export with it.
+    export = commands.add_parser("export-iteration")
+    export.add_argument("project_id")
+    export.add_argument("iteration_id")
+    export.add_argument("export_id")
+    export.add_argument("--data-dir", default=None)
+    export.add_argument("--parent-pid", type=int, default=None, help="stop when this process is gone")
+    export.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    export.set_defaults(handler=_export_iteration)
+    from shared.migration.command import add_migrate_command
+
+    add_migrate_command(commands)  # `cvstudio migrate`: shared/migration/command.py
+    from shared.client.dataset_commands import add_dataset_commands
+
+    add_dataset_commands(commands)  # `cvstudio export` / `cvstudio import`: datasets in COCO, VOC, YOLO, CSV
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level.upper(), logging.INFO))
     try:

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # A second key per role (Custom Vision's Key2), accepted as well: rotate one while clients use the other.
     training_key_2: str | None = None
     prediction_key_2: str | None = None
+    # The server `cvstudio export` and `cvstudio import` call (its key: training_key), e.g. http://127.0.0.1:8080.
+    endpoint: str | None = None
     # The absolute base URL that image URIs are built on; by default the request's own host.
     public_base_url: str | None = None
     # Let URL uploads reach loopback and private networks (local testing only).
@@ -95,6 +97,9 @@ class Settings(BaseSettings):
     arm_endpoint: str = "https://management.azure.com"
     # A training whose progress has not moved for this long is ended Failed (its job died).
     training_stall_seconds: float = 900.0
+    # Image bytes no record points at (an upload killed between its bytes and its record) are removed
+    # once this old (seconds): younger ones may be an upload about to write its record.
+    unrecorded_bytes_grace_seconds: float = Field(3600.0, ge=0, allow_inf_nan=False)
 
     # Bounded resources (defaults in shared.domain.limits). Decoded pixels in flight, all requests
     # together (MB): a decode that does not fit waits its turn.

@@ -22,6 +22,7 @@ from shared.api.paths import PREDICTION_PREFIX, TRAINING_PREFIX, ApiVersionPaths
 from shared.api.rate_limits import install_rate_limits
 from shared.api.routes import (
     artifacts,
+    datasets,
     domains,
     image_labels,
     image_queries,
@@ -65,11 +66,12 @@ def create_app(services: Services) -> FastAPI:
         # Literal paths (/images/tagged, /images/count, …) are registered before /images/{imageId}/….
         for module in (
             domains, projects, tags, image_queries, image_uploads, image_labels, iterations, stored_predictions,
-            suggestions,
+            suggestions, datasets,
         ):  # fmt: skip
             training.include_router(module.router)
         app.include_router(training)
         app.include_router(artifacts.router)
+        app.include_router(projects.package_router)  # export_project's package: a signed link, no key
         app.include_router(studio.config_router, dependencies=[Depends(require_training_key)])
         app.state.studio_assets = studio.studio_assets(services.settings.public_base_url)
         app.include_router(studio.router)

@@ -12,7 +12,8 @@ to the app) counts every request body against a limit:
 The image uploads and predictions that stream their body (``POST .../images``, ``.../image``,
 ``.../image/nostore``) are not counted here: :mod:`shared.api.multipart` bounds them per image
 and per batch as it parses them, and never holds an oversized image. ``CreateImagesFromFiles``
-(``.../images/files``: base64 images in JSON) has its own, larger, limit.
+(``.../images/files``: base64 images in JSON) has its own, larger, limit, and so has a dataset zip
+(``POST .../dataset``, the cvstudio extension): the same, a batch of images and their annotations.
 
 Headers are bounded first by the server (``cvstudio serve``: h11 refuses a request whose line and
 headers it cannot complete within the limit, with a plain 400), but h11 parses whatever arrives in
@@ -33,6 +34,7 @@ __all__ = ["BodyLimits"]
 
 _STREAMED_IMAGE_PATHS = ("/images", "/image", "/image/nostore")
 _FILE_BATCH_PATH = "/images/files"
+_DATASET_PATH = "/dataset"
 
 
 class _TooLarge(Exception):
@@ -51,7 +53,7 @@ class BodyLimits:
         path = path.rstrip("/").lower()
         if method == "POST" and path.endswith(_STREAMED_IMAGE_PATHS):
             return None
-        return self.file_batch_limit if path.endswith(_FILE_BATCH_PATH) else self.json_limit
+        return self.file_batch_limit if path.endswith((_FILE_BATCH_PATH, _DATASET_PATH)) else self.json_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -68,6 +68,15 @@ _IMAGE_BODY: dict[str, Any] = {
     },
 }
 
+# cvstudio's own operations beside Custom Vision's (marked ``x-cvstudio-extension``), and the raw
+# bodies FastAPI cannot see.
+_EXTENSION_OPERATIONS = frozenset({"ExportDataset", "ImportDataset"})
+_ZIP_BODY: dict[str, Any] = {
+    "required": True,
+    "description": "A zip archive of the dataset (any Content-Type): images and annotations in the layout of `format`.",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
 _KEYS = {
     TRAINING_PREFIX: ("TrainingKey", "Training-Key"),
     PREDICTION_PREFIX: ("PredictionKey", "Prediction-Key"),
@@ -126,6 +135,10 @@ def declare_errors(document: dict[str, Any]) -> dict[str, Any]:
                 continue
             if operation.get("operationId") in _IMAGE_BODY_OPERATIONS and "requestBody" not in operation:
                 operation["requestBody"] = _IMAGE_BODY
+            if operation.get("operationId") in _EXTENSION_OPERATIONS:
+                operation["x-cvstudio-extension"] = True
+                if method == "post" and "requestBody" not in operation:
+                    operation["requestBody"] = _ZIP_BODY
             responses: dict[str, Any] = operation["responses"]
             responses.pop("422", None)
             for status in _statuses(path, method, operation):

@@ -15,7 +15,18 @@ from typing import Any, ClassVar
 
 from shared.domain.versioning import ContractError, parse_document, read_version
 
-__all__ = ["FinishDeletion", "JobMessage", "TrainIteration", "UnknownMessageType", "decode", "encode"]
+__all__ = [
+    "ExportIteration",
+    "FinishDeletion",
+    "JobMessage",
+    "ResumeImport",
+    "SweepImageBytes",
+    "TrainIteration",
+    "UnknownMessageType",
+    "decode",
+    "encode",
+    "job_args",
+]
 
 _NAME = "The queue message"
 
@@ -65,12 +76,89 @@ class FinishDeletion:
         return cls(tombstone_id)
 
 
+@dataclass(frozen=True)
+class SweepImageBytes:
+    """Pair a project's image records and bytes again: bytes no record points at, older than the
+    grace (an upload killed between its bytes and its record), and records whose bytes are gone
+    (a delete killed between the bytes and its re-check) are removed."""
+
+    TYPE: ClassVar[str] = "sweep-image-bytes"
+    VERSION: ClassVar[int] = 1
+
+    project_id: str
+
+    def to_fields(self) -> dict[str, Any]:
+        return {"projectId": self.project_id}
+
+    @classmethod
+    def from_fields(cls, raw: dict[str, Any]) -> SweepImageBytes:
+        project_id = raw.get("projectId")
+        if not isinstance(project_id, str) or not project_id:
+            raise ContractError(f"{_NAME} of type 'sweep-image-bytes' needs projectId.")
+        return cls(project_id)
+
+
+@dataclass(frozen=True)
+class ExportIteration:
+    """Package one export that the API recorded (status ``Exporting``), where the converters are
+    installed (the trainer's process and image): ``exportId`` names the platform and flavor."""
+
+    TYPE: ClassVar[str] = "export"
+    VERSION: ClassVar[int] = 1
+
+    project_id: str
+    iteration_id: str
+    export_id: str
+
+    def to_fields(self) -> dict[str, Any]:
+        return {"projectId": self.project_id, "iterationId": self.iteration_id, "exportId": self.export_id}
+
+    @classmethod
+    def from_fields(cls, raw: dict[str, Any]) -> ExportIteration:
+        fields = raw.get("projectId"), raw.get("iterationId"), raw.get("exportId")
+        if not all(isinstance(f, str) and f for f in fields):
+            raise ContractError(f"{_NAME} of type 'export' needs projectId, iterationId and exportId.")
+        return cls(*(str(f) for f in fields))
+
+
+@dataclass(frozen=True)
+class ResumeImport:
+    """Go on with a project import whose server stopped (``import_project``): the copy resumes where
+    its record says, skipping images the project already holds."""
+
+    TYPE: ClassVar[str] = "resume-import"
+    VERSION: ClassVar[int] = 1
+
+    project_id: str
+
+    def to_fields(self) -> dict[str, Any]:
+        return {"projectId": self.project_id}
+
+    @classmethod
+    def from_fields(cls, raw: dict[str, Any]) -> ResumeImport:
+        project_id = raw.get("projectId")
+        if not isinstance(project_id, str) or not project_id:
+            raise ContractError(f"{_NAME} of type 'resume-import' needs projectId.")
+        return cls(project_id)
+
+
 # Every message type, as one union: dispatchers match on it exhaustively.
-JobMessage = TrainIteration | FinishDeletion
-_TYPES: dict[str, type[TrainIteration] | type[FinishDeletion]] = {
+JobMessage = TrainIteration | FinishDeletion | ExportIteration | SweepImageBytes | ResumeImport
+_TYPES: dict[str, type[JobMessage]] = {
     TrainIteration.TYPE: TrainIteration,
     FinishDeletion.TYPE: FinishDeletion,
+    SweepImageBytes.TYPE: SweepImageBytes,
+    ExportIteration.TYPE: ExportIteration,
+    ResumeImport.TYPE: ResumeImport,
 }
+
+
+def job_args(job: TrainIteration | ExportIteration) -> list[str]:
+    """The ``cvstudio`` command that runs a job where its code is installed (a child process, the
+    Container Apps job): ``train-iteration PROJECT ITERATION`` or ``export-iteration PROJECT ITERATION EXPORT``."""
+    if isinstance(job, ExportIteration):
+        return ["export-iteration", job.project_id, job.iteration_id, job.export_id]
+    return ["train-iteration", job.project_id, job.iteration_id]
 
 
 def encode(message: JobMessage) -> str:

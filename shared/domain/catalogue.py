@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from shared.domain.enums import DomainType, Task
 
 __all__ = [
+    "BUILT_EXPORTS",
     "DEFAULT_DOMAIN_ID",
     "DOMAINS",
     "EXPORT_PLATFORMS",
@@ -21,7 +22,20 @@ __all__ = [
 ]
 
 EXPORT_PLATFORMS = ("CoreML", "TensorFlow", "DockerFile", "ONNX", "VAIDK", "OpenVino")
-_COMPACT_PLATFORMS = ("ONNX",)
+
+# What this cvstudio builds for a compact domain: platform -> the flavors it accepts (None: no flavor
+# given), in Custom Vision's names. The one list: ``shared.exporting.platforms`` names a builder for
+# each pair (a unit test holds them equal), and domains list these platforms as exportable. VAIDK and
+# TensorFlow's SavedModel flavors have no converter that installs here; DockerFile's Windows flavor
+# would need a Windows container base.
+BUILT_EXPORTS: dict[str, tuple[str | None, ...]] = {
+    "ONNX": (None, "ONNX10", "ONNX12", "OnnxFloat16"),
+    "DockerFile": (None, "Linux", "ARM"),
+    "OpenVino": (None,),
+    "CoreML": (None,),
+    "TensorFlow": ("TensorFlowLite",),
+}
+_COMPACT_PLATFORMS = tuple(BUILT_EXPORTS)
 
 
 @dataclass(frozen=True)

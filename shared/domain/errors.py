@@ -96,6 +96,7 @@ class Code(StrEnum):
     BAD_REQUEST_EXPORT_VALIDATION_FAILED = "BadRequestExportValidationFailed"
     BAD_REQUEST_EXPORT_ALREADY_IN_PROGRESS = "BadRequestExportAlreadyInProgress"
     BAD_REQUEST_EXPORT_WHILE_TRAINING = "BadRequestExportWhileTraining"
+    BAD_REQUEST_INVALID_IMPORT_TOKEN = "BadRequestInvalidImportToken"
     BAD_REQUEST_INVALID_PUBLISH_NAME = "BadRequestInvalidPublishName"
     BAD_REQUEST_ITERATION_NOT_PUBLISHED = "BadRequestIterationNotPublished"
     BAD_REQUEST_PREDICTION_IDS_MISSING = "BadRequestPredictionIdsMissing"
@@ -117,6 +118,8 @@ class Code(StrEnum):
     # which the SDK cannot read): ours, in the flat shape.
     TOO_MANY_REQUESTS = "TooManyRequests"
     ERROR_UNKNOWN = "ErrorUnknown"
+    ERROR_PROJECT_IMPORT_REQUEST_FAILED = "ErrorProjectImportRequestFailed"
+    ERROR_PROJECT_EXPORT_REQUEST_FAILED = "ErrorProjectExportRequestFailed"
 
 
 _FAMILY_STATUS = (

@@ -26,6 +26,11 @@ __all__ = [
     "DEFAULT_MAX_JSON_BODY_BYTES",
     "DEFAULT_MAX_HEADER_BYTES",
     "DEFAULT_URL_DOWNLOAD_THREADS",
+    "EXPORT_STALL_SECONDS",
+    "IMPORT_BASE_MS",
+    "IMPORT_MS_PER_IMAGE",
+    "IMPORT_PACKAGE_TIMEOUT_SECONDS",
+    "MAX_PROJECT_PACKAGE_BYTES",
     "MAX_ITERATIONS_PER_PROJECT",
     "MAX_METADATA_KEY_LENGTH",
     "MAX_METADATA_PAIRS",
@@ -103,3 +108,23 @@ DEFAULT_MAX_FILE_BATCH_BODY_BYTES = MAX_BATCH_IMAGES * 4 * -(-MAX_IMAGE_BYTES_TR
 DEFAULT_MAX_HEADER_BYTES = 32 * 1024
 # URL downloads at once, on threads of their own (the requests that wait for them hold none).
 DEFAULT_URL_DOWNLOAD_THREADS = 16
+
+# An iteration export still ``Exporting`` this long after its packaging began is reported ``Failed``
+# (its exporter died: a server stopped, a killed job); exports take seconds to a few minutes.
+EXPORT_STALL_SECONDS = 15 * 60
+
+# Project export / import (``export_project``'s package, ``estimatedImportTimeInMS``):
+# the package of a 100,000-image project (Custom Vision's S0 limit) is about 50 MB of JSON;
+MAX_PROJECT_PACKAGE_BYTES = 128 * 1024 * 1024
+# an import's fixed cost (the token's check, the package, the tags) and its cost per image, measured
+# between two `cvstudio serve` on one 2-core machine over loopback (the detection quickstart: 40 photos
+# of ~20 KB with boxes, 16 download threads): 5-8 ms an image, ~15 ms to answer the import request.
+# Bytes over a real network add their transfer time, which no constant knows (Custom Vision says the
+# same of its estimate).
+IMPORT_BASE_MS = 100
+IMPORT_MS_PER_IMAGE = 8
+# The package is one JSON document: read within this (10 s suits one image, not 50 MB of JSON).
+IMPORT_PACKAGE_TIMEOUT_SECONDS = 120.0
+# An import whose progress stood this long has lost its server (a chunk of downloads records progress
+# within seconds): another server, or Azure's 5-minute timer (a ResumeImport message), goes on with it.
+IMPORT_QUIET_SECONDS = 120.0

@@ -55,13 +55,16 @@ def parse_guid(value: str, what: str) -> str:
     return str(uuid.UUID(text))
 
 
-def parse_guids(values: Iterable[str], what: str, *, limit: int) -> list[str]:
-    """Normalise ids (lowercase, each once, in order); refuse malformed ids and too many."""
+def parse_guids(values: Iterable[str], what: str, *, limit: int, blanks: bool = True) -> list[str]:
+    """Normalise ids (lowercase, each once, in order); refuse malformed ids and too many. Blank
+    ids are skipped (a query string's ``a,,b``), or refused with ``blanks=False`` (a JSON list)."""
     out: dict[str, None] = {}
     for raw in values:
         value = raw.strip()
-        if not value:
+        if not value and blanks:
             continue
+        if not value:
+            raise BadRequest(f"A blank {what} id was given.", Code.BAD_REQUEST_INVALID_IDS)
         if not is_guid(value):
             raise BadRequest(f"'{value[:64]}' is not a valid {what} id.", Code.BAD_REQUEST_INVALID_IDS)
         out.setdefault(str(uuid.UUID(value)), None)
@@ -81,13 +84,23 @@ def check_name(value: str | None, what: str, code: Code) -> str:
         raise BadRequest(f"A {what} name may be at most {MAX_NAME_LENGTH} characters.", code)
     if any(ord(c) < 32 for c in name):
         raise BadRequest(f"A {what} name may not contain control characters.", code)
+    if not _is_utf8(name):
+        raise BadRequest(f"A {what} name must be valid Unicode text (it holds a lone surrogate).", code)
     return name
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether the text can be written as UTF-8: JSON's ``"\ud800"`` reads as a lone surrogate, which
+    no store can keep and no client could read back."""
+    return not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
 
 
 def check_description(value: str | None, what: str, code: Code) -> str:
     text = value or ""
     if len(text) > MAX_DESCRIPTION_LENGTH:
         raise BadRequest(f"A {what} description may be at most {MAX_DESCRIPTION_LENGTH} characters.", code)
+    if not _is_utf8(text):
+        raise BadRequest(f"A {what} description must be valid Unicode text (it holds a lone surrogate).", code)
     return text
 
 

@@ -14,7 +14,16 @@ from dataclasses import dataclass
 
 from shared.domain.errors import BadRequest, Code
 
-__all__ = ["AnnotationError", "Box", "ImageBoxes", "base_name", "clipped", "positive_size", "stem"]
+__all__ = [
+    "AnnotationError",
+    "Box",
+    "ImageBoxes",
+    "base_name",
+    "clipped",
+    "pixel_text",
+    "positive_size",
+    "stem",
+]
 
 
 class AnnotationError(BadRequest):
@@ -40,13 +49,15 @@ class ImageBoxes:
     """The boxes an annotation gives one image.
 
     ``file_name`` is the image's file name as the annotation names it (without folders);
-    ``width``/``height`` are the image's size in pixels when the format records it (COCO, VOC).
+    ``width``/``height`` are the image's size in pixels when the format records it (COCO, VOC, CSV);
+    ``labels`` are image-level tags (classification), for the parsers asked to read them.
     """
 
     file_name: str
     boxes: tuple[Box, ...]
     width: int | None = None
     height: int | None = None
+    labels: tuple[str, ...] = ()
 
 
 def base_name(name: str) -> str:
@@ -87,3 +98,9 @@ def positive_size(width: object, height: object, where: str) -> tuple[int, int]:
     if w <= 0 or h <= 0:
         raise AnnotationError(f"{where}: the image size must be positive (got {w} x {h}).")
     return w, h
+
+
+def pixel_text(value: float) -> str:
+    """A pixel coordinate as the writers put it: three decimals at most, no trailing zeros."""
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text

@@ -5,6 +5,11 @@ the image (0..1), ``cx, cy`` the box's centre; a sixth column (a confidence) is 
 empty file means an image without boxes. The class number indexes the class names, read from
 ``classes.txt`` (one name per line) or from the ``names`` of a YOLOv5/v8 ``data.yaml`` (a list,
 or a mapping from class number to name).
+
+The writers give the label rows (six decimals), ``classes.txt`` and an Ultralytics ``data.yaml``
+(``names`` in class order). Classification has no label files in YOLO: an image lies in a folder
+named for its class (Ultralytics' classify layout); :mod:`shared.formats.datasets` reads and
+writes that layout.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import yaml  # type: ignore[import-untyped]
 
 from shared.formats.boxes import AnnotationError, ImageBoxes, clipped
 
-__all__ = ["CLASS_FILES", "parse", "parse_classes", "parse_data_yaml"]
+__all__ = ["CLASS_FILES", "parse", "parse_classes", "parse_data_yaml", "write", "write_classes", "write_data_yaml"]
 
 # The files that name the classes, by the name they are dropped under.
 CLASS_FILES = ("classes.txt", "data.yaml", "data.yml")
@@ -87,3 +92,25 @@ def parse(data: bytes, classes: Sequence[str], file_name: str) -> ImageBoxes:
             raise AnnotationError(f"{where}: class {number} is not among the {len(classes)} class names.")
         boxes.append(clipped(classes[number], cx - w / 2, cy - h / 2, w, h, where))
     return ImageBoxes(file_name, tuple(boxes))
+
+
+def write(image: ImageBoxes, classes: Sequence[str]) -> bytes:
+    """The label file of one image: ``class cx cy width height`` per box (normalised, six decimals)."""
+    number = {name: n for n, name in enumerate(classes)}
+    rows = [
+        f"{number[b.tag]} {b.left + b.width / 2:.6f} {b.top + b.height / 2:.6f} {b.width:.6f} {b.height:.6f}\n"
+        for b in image.boxes
+    ]
+    return "".join(rows).encode()
+
+
+def write_classes(classes: Sequence[str]) -> bytes:
+    """``classes.txt``: one class name per line, class 0 first."""
+    return "".join(f"{name}\n" for name in classes).encode()
+
+
+def write_data_yaml(classes: Sequence[str], images: str = "images") -> bytes:
+    """An Ultralytics ``data.yaml`` naming the classes (train and val both the exported images)."""
+    document = {"path": ".", "train": images, "val": images, "nc": len(classes), "names": list(classes)}
+    text: str = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+    return text.encode()

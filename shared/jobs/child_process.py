@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from shared.contracts.jobs import TrainIteration
+from shared.contracts.jobs import ExportIteration, TrainIteration, job_args
 
 __all__ = ["HEARTBEAT_SECONDS", "ChildProcessLauncher"]
 
@@ -39,33 +39,35 @@ class ChildProcessLauncher:
         self._heartbeat = heartbeat
         self._heartbeat_every = heartbeat_every
         self._lock = threading.Lock()
-        self._child: subprocess.Popen[bytes] | None = None
+        # A training and an export may run at once (the worker's two lanes).
+        self._children: set[subprocess.Popen[bytes]] = set()
         self._stopping = False
 
-    def run(self, job: TrainIteration) -> str | None:
+    def run(self, job: TrainIteration | ExportIteration) -> str | None:
         command = [
-            sys.executable, "-m", "shared.cli", "train-iteration",
+            sys.executable, "-m", "shared.cli", *job_args(job),
             "--data-dir", str(self._data_dir),
             "--parent-pid", str(os.getpid()),
-            job.project_id, job.iteration_id,
         ]  # fmt: skip
         with self._lock:
             if self._stopping:
                 return None
-            child = self._child = subprocess.Popen(command)
+            child = subprocess.Popen(command)
+            self._children.add(child)
         code = self._wait(child, job)
         with self._lock:
-            self._child = None
+            self._children.discard(child)
             if self._stopping:
                 return None  # interrupted by our own shutdown: resumed on the next start
         return f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
 
-    def _wait(self, child: subprocess.Popen[bytes], job: TrainIteration) -> int:
+    def _wait(self, child: subprocess.Popen[bytes], job: TrainIteration | ExportIteration) -> int:
         while True:
             try:
-                return child.wait(timeout=self._heartbeat_every if self._heartbeat else None)
+                beats = self._heartbeat is not None and isinstance(job, TrainIteration)  # exports have no clock
+                return child.wait(timeout=self._heartbeat_every if beats else None)
             except subprocess.TimeoutExpired:
-                assert self._heartbeat is not None
+                assert self._heartbeat is not None and isinstance(job, TrainIteration)
                 try:
                     self._heartbeat(job)
                 except Exception:  # a missed beat only lets another server resume it later
@@ -74,5 +76,6 @@ class ChildProcessLauncher:
     def stop(self) -> None:
         with self._lock:
             self._stopping = True
-            if self._child is not None and self._child.poll() is None:
-                self._child.send_signal(signal.SIGTERM)
+            for child in self._children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)

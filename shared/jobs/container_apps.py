@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from azure.core.exceptions import HttpResponseError
 
-from shared.contracts.jobs import TrainIteration
+from shared.contracts.jobs import ExportIteration, TrainIteration, job_args
 from shared.jobs.training_jobs import LaunchRefused
 from shared.settings import InvalidSettings
 
@@ -100,7 +100,7 @@ class ContainerAppsLauncher:
         self._client: ContainerAppsAPIClient | None = None
         self._lock = threading.Lock()
 
-    def run(self, job: TrainIteration) -> str | None:
+    def run(self, job: TrainIteration | ExportIteration) -> str | None:
         client = self._connected()
         with _refusals(self._job):
             found = client.jobs.get(self._job.group, self._job.name)
@@ -137,8 +137,10 @@ class ContainerAppsLauncher:
             return self._client
 
 
-def _execution_template(job_id: JobId, template: JobTemplate | None, job: TrainIteration) -> JobExecutionTemplate:
-    """The job's own containers, complete, with the first one's args set to train ``job``."""
+def _execution_template(
+    job_id: JobId, template: JobTemplate | None, job: TrainIteration | ExportIteration
+) -> JobExecutionTemplate:
+    """The job's own containers, complete, with the first one's args set to run ``job`` (train or export)."""
     from azure.mgmt.appcontainers.models import JobExecutionTemplate
 
     containers = list(template.containers or []) if template is not None else []
@@ -147,7 +149,7 @@ def _execution_template(job_id: JobId, template: JobTemplate | None, job: TrainI
             f"the Container Apps job {job_id.name} has no container in its template; deploy the training image to it."
         )
     overrides = [_container(c) for c in containers]
-    overrides[0].args = ["train-iteration", job.project_id, job.iteration_id]
+    overrides[0].args = job_args(job)
     init = [_container(c) for c in (template.init_containers or [])] if template is not None else []
     return JobExecutionTemplate(containers=overrides, init_containers=init or None)
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.contracts.jobs import TrainIteration
+from shared.contracts.jobs import ExportIteration, TrainIteration
 
 __all__ = ["JobLauncher"]
 
 
 class JobLauncher(Protocol):
-    def run(self, job: TrainIteration) -> str | None:
+    def run(self, job: TrainIteration | ExportIteration) -> str | None:
         """Run the job. Returns how it ended when it ran here and ended by itself ("exited with
         code 0", "was killed by signal 9"); None when its end is not known here (it runs
         elsewhere, or :meth:`stop` interrupted it: it is resumed later)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.contracts.jobs import TrainIteration
+from shared.contracts.jobs import ExportIteration, TrainIteration
 from shared.domain.enums import IterationStatus
 from shared.domain.errors import plain_reason
 from shared.jobs.launcher import JobLauncher
@@ -49,7 +49,7 @@ class RefusingLauncher:
     def __init__(self, reason: str) -> None:
         self._reason = reason
 
-    def run(self, job: TrainIteration) -> str | None:
+    def run(self, job: TrainIteration | ExportIteration) -> str | None:
         raise LaunchRefused(self._reason)
 
     def stop(self) -> None:

@@ -11,6 +11,8 @@ The layout, relative to the folder's root:
     <project name or id>/<stem>.xml           Pascal VOC boxes for the image <stem>.* (detection)
     <project name or id>/<stem>.txt           YOLO boxes for the image <stem>.*, with the class
                                               names of classes.txt or data.yaml beside it
+    <project name or id>/<name>.csv           CSV boxes (filename,width,height,class,xmin,...) for
+                                              the images it names (detection)
 
 Images go through :class:`~shared.services.image_uploads.ImageUploads`, so the limits,
 validation and duplicate detection are the API's own: the same bytes twice, under one name or
@@ -48,6 +50,7 @@ from shared.domain.labelling import RegionInput
 from shared.domain.limits import MAX_REGION_BATCH
 from shared.domain.versioning import ContractError
 from shared.formats import coco, voc, yolo
+from shared.formats import csv as csv_table
 from shared.formats.boxes import AnnotationError, Box, ImageBoxes, base_name, stem
 from shared.services.image_labels import ImageLabels
 from shared.services.image_uploads import ImageUploads, NewImage
@@ -71,9 +74,14 @@ _INPUT_ERRORS = (BadRequest, NotFound, UnsupportedMediaType)
 class _Kind(Enum):
     IMAGE = "image"
     COCO = "COCO"
+    CSV = "CSV"
     VOC = "Pascal VOC"
     YOLO = "YOLO"
     YOLO_CLASSES = "YOLO class names"
+
+
+# Formats whose one file names many images (by file name); the others are one file per image (by stem).
+_MANY_IMAGES = (_Kind.COCO, _Kind.CSV)
 
 
 def is_ignored(name: str) -> bool:
@@ -94,12 +102,14 @@ def _kind(name: str) -> _Kind:
     file = parts[1].casefold()
     if file in yolo.CLASS_FILES:
         return _Kind.YOLO_CLASSES
-    return {".json": _Kind.COCO, ".xml": _Kind.VOC, ".txt": _Kind.YOLO}.get(file[file.rfind(".") :], _Kind.IMAGE)
+    return {".json": _Kind.COCO, ".csv": _Kind.CSV, ".xml": _Kind.VOC, ".txt": _Kind.YOLO}.get(
+        file[file.rfind(".") :], _Kind.IMAGE
+    )
 
 
 def _names_image(kind: _Kind, named: str, image_file: str) -> bool:
-    """Whether an annotation's name for an image (a COCO file_name, or a VOC/YOLO file's stem) is ``image_file``."""
-    if kind is _Kind.COCO:
+    """Whether an annotation's name for an image (a COCO/CSV file name, or a VOC/YOLO file's stem) is ``image_file``."""
+    if kind in _MANY_IMAGES:
         return base_name(named).casefold() == base_name(image_file).casefold()
     return stem(named).casefold() == stem(image_file).casefold()
 
@@ -241,7 +251,7 @@ class DropIngestion:
             kind = _kind(name)
             if is_ignored(name) or kind in (_Kind.IMAGE, _Kind.YOLO_CLASSES):
                 continue
-            if kind is not _Kind.COCO and not _names_image(kind, name, image_file):
+            if kind not in _MANY_IMAGES and not _names_image(kind, name, image_file):
                 continue
             try:
                 if kind is _Kind.YOLO:
@@ -371,6 +381,8 @@ class DropIngestion:
         file = name.split("/")[-1]
         if kind is _Kind.COCO:
             return coco.parse(data)
+        if kind is _Kind.CSV:
+            return csv_table.parse(data)
         if kind is _Kind.VOC:
             return [voc.parse(data, file_name=stem(file))]
         return [yolo.parse(data, classes, stem(file))]

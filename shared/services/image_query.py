@@ -7,7 +7,7 @@ snapshot apply the same meaning to images in memory (:meth:`ImageQuery.matches`)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from shared.domain.entities import Image, metadata_pair
@@ -45,14 +45,17 @@ class ImageQuery:
     take: int = DEFAULT_TAKE
     skip: int = 0
 
-    def conditions(self) -> list[Condition]:
+    def conditions(self, deleted_tags: Collection[str] = ()) -> list[Condition]:
+        """The store conditions; ``deleted_tags`` (tags being deleted, which images may still
+        carry until the delete's purge is over) count as not there."""
+        gone = tuple(sorted(deleted_tags))
         where = self.metadata.conditions()
-        if self.tag_ids:
-            where.append(ArrayContainsAny(Image.TAG_IDS, self.tag_ids))
+        if self.tag_ids:  # only deleted tags asked for: nothing matches
+            where.append(ArrayContainsAny(Image.TAG_IDS, tuple(t for t in self.tag_ids if t not in gone)))
         if self.tagging is TaggingStatus.TAGGED:
-            where.append(ArrayEmpty(Image.TAG_IDS, empty=False))
+            where.append(ArrayEmpty(Image.TAG_IDS, empty=False, ignoring=gone))
         elif self.tagging is TaggingStatus.UNTAGGED:
-            where.append(ArrayEmpty(Image.TAG_IDS, empty=True))
+            where.append(ArrayEmpty(Image.TAG_IDS, empty=True, ignoring=gone))
         return where
 
     def matches(self, image: Image) -> bool:

@@ -1,7 +1,8 @@
 """Uploading training images: from bytes, base64 files or URLs, validated, deduplicated, stored.
 
 Uploads write the bytes before the record that points at them, so an interruption leaves at most
-an unreferenced blob, never a record pointing at nothing. An image's id is derived from its
+an unreferenced blob (removed by the sweep of ``shared.services.deletions`` once older than the
+grace), never a record pointing at nothing. An image's id is derived from its
 project and content hash, so the same bytes uploaded twice (even by two requests at once) become
 one image: the store refuses the second create atomically and the upload reports
 ``OKDuplicate`` (with the new labels merged in).
@@ -181,7 +182,7 @@ class ImageUploads:
     ) -> ImageCreateSummary:
         """Store a batch: each image gets its own status, so the good images of a mixed batch stay."""
         _check_batch_size(len(items))
-        batch_tags = parse_guids(tag_ids, "tag", limit=MAX_BATCH_TAGS)
+        batch_tags = parse_guids(tag_ids, "tag", limit=MAX_BATCH_TAGS, blanks=False)
         for tag_id in batch_tags:
             if tag_id not in target.tags:
                 raise NotFound(f"Tag '{tag_id}' was not found in this project.", Code.NOT_FOUND_TAG)
@@ -237,7 +238,7 @@ class ImageUploads:
         if len(item.tag_ids) > MAX_TAGS_PER_IMAGE:
             return ImageCreateResult(item.source, ImageCreateStatus.ERROR_TAG_LIMIT_EXCEED)
         try:
-            entry_tags = parse_guids(item.tag_ids, "tag", limit=MAX_TAGS_PER_IMAGE)
+            entry_tags = parse_guids(item.tag_ids, "tag", limit=MAX_TAGS_PER_IMAGE, blanks=False)
         except BadRequest:
             return ImageCreateResult(item.source, ImageCreateStatus.ERROR_INVALID_TAG)
         now = utc_now()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from shared.domain.entities import Image
-from shared.domain.errors import BadRequest, Code
+from shared.domain.errors import BadRequest, Code, Conflict
 from shared.domain.limits import MAX_IMAGE_IDS_QUERY
 from shared.domain.validation import parse_guids
 from shared.services.artifact_keys import image_prefix
@@ -19,8 +20,9 @@ from shared.services.image_query import ImageQuery
 from shared.services.projects import ProjectService
 from shared.services.renditions import read_rendition
 from shared.services.snapshots import SnapshotStore
+from shared.services.tombstones import Tombstones
 from shared.stores.documents import Documents
-from shared.stores.ports import BlobStore, In, MetadataStore
+from shared.stores.ports import BlobEntry, BlobStore, In, MetadataStore
 
 __all__ = ["ImageService"]
 
@@ -33,6 +35,7 @@ class ImageService:
         self._blobs = blobs
         self._projects = projects
         self._snapshots = snapshots
+        self._tombstones = Tombstones(meta)
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -41,7 +44,7 @@ class ImageService:
         window = query.skip + query.take
         found = self._images.iterate(
             project.id,
-            query.conditions(),
+            query.conditions(self._tombstones.pending_tags(project.id)),
             order_by=Image.CREATED,
             descending=query.newest_first,
             page_size=max(1, min(window, MAX_IMAGE_IDS_QUERY)),
@@ -50,7 +53,7 @@ class ImageService:
 
     def count_images(self, project_id: str, query: ImageQuery) -> int:
         project = self._projects.get(project_id)
-        return self._images.count(project.id, query.conditions())
+        return self._images.count(project.id, query.conditions(self._tombstones.pending_tags(project.id)))
 
     def images_by_ids(self, project_id: str, image_ids: Sequence[str]) -> list[Image]:
         project = self._projects.get(project_id)
@@ -99,17 +102,39 @@ class ImageService:
         if again is not None and not self._blobs.exists(again.blob_key):
             self._images.delete(project_id, image_id)
 
-    def drop_unreferenced_bytes(self, project_id: str) -> int:
-        """Remove the bytes of images no record points at (an upload stopped between its bytes and
-        its record) and no iteration keeps; how many images' bytes went. Only where no upload can
-        be in flight: the local worker's start, on stores of its own."""
+    def drop_unpaired(self, project_id: str, older_than: float = 0.0) -> int:
+        """Pair the project's image records and bytes again; how many images were put right.
+
+        Bytes that no record points at and no iteration keeps (an upload stopped between its bytes
+        and its record) go once written more than ``older_than`` seconds ago: younger ones may be
+        an upload about to write its record (``older_than`` 0 only where none can be in flight:
+        the local worker's start, on stores of its own). Each delete is conditional on the time
+        listed, so bytes written again meanwhile (the same image uploaded anew) stay.
+
+        A record whose bytes are gone (a delete of the image, racing an upload of the same bytes,
+        stopped between removing the bytes and its re-check, :meth:`_drop_if_bytes_gone`) goes,
+        as that re-check would have removed it: the delete came last."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
         folder = image_prefix(project_id, "-").removesuffix("-/")
-        on_disk = {key.removeprefix(folder).split("/", 1)[0] for key in self._blobs.keys(folder)}
-        recorded = {i.id for i in self._images.iterate(project_id)}
-        orphans = on_disk - recorded - self._snapshots.referenced_images(project_id)
-        for image_id in orphans:
-            self._blobs.delete_prefix(image_prefix(project_id, image_id))
-        return len(orphans)
+        listed: dict[str, list[BlobEntry]] = {}
+        for entry in self._blobs.entries(folder):  # before the records: bytes of a later record are young
+            listed.setdefault(entry.key.removeprefix(folder).split("/", 1)[0], []).append(entry)
+        records = {i.id: i for i in self._images.iterate(project_id)}
+        kept = records.keys() | self._snapshots.referenced_images(project_id)
+        put_right = 0
+        for image_id, entries in listed.items():
+            if image_id in kept or any(e.modified > cutoff for e in entries):
+                continue
+            went = [self._blobs.delete_unless_written_since(e.key, e.modified) for e in entries]
+            put_right += any(went)
+        keys = {e.key for entries in listed.values() for e in entries}
+        for image in records.values():
+            if image.blob_key not in keys and not self._blobs.exists(image.blob_key):
+                try:  # only the version read: one written since is an upload's, with its bytes
+                    put_right += self._images.delete(project_id, image.id, if_match=image.etag)
+                except Conflict:
+                    continue
+        return put_right
 
     # -- bytes ------------------------------------------------------------------------------------
 

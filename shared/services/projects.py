@@ -88,6 +88,16 @@ class ProjectService:
     def find(self, project_id: str) -> Project | None:
         return self._docs.find(project_id.lower(), project_id)
 
+    def still_there(self, project_id: str) -> None:
+        """For a writer that read the project before writing under it (a stored prediction, Smart
+        Labeler suggestions, the trainer): if the project has been deleted meanwhile, its purge may
+        have passed before the write, so its partition and bytes are removed again, and the
+        project's NotFound is raised."""
+        if self.find(project_id) is None:
+            self._meta.delete_partition(project_id.lower())
+            self._blobs.delete_prefix(project_prefix(project_id.lower()))
+            self.get(project_id)  # raises the project's NotFound
+
     def list(self) -> Iterator[Project]:
         """Every project, newest first."""
         return self._docs.iterate(None, order_by=Project.CREATED, descending=True, page_size=200)

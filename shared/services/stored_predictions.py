@@ -94,9 +94,11 @@ class StoredPredictions:
         self._uploads = uploads
 
     def keep(self, record: StoredPrediction, data: bytes) -> None:
-        """Store a prediction's image (first) and its record."""
+        """Store a prediction's image (first) and its record; a project deleted meanwhile has them
+        removed again (NotFound)."""
         self._blobs.put(prediction_key(record.project_id, record.id), data)
         self._docs.create(record)
+        self._projects.still_there(record.project_id)
 
     def query(self, project_id: str, query: PredictionQuery) -> tuple[list[PredictionResult], str | None]:
         project = self._projects.get(project_id)

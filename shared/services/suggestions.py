@@ -105,26 +105,29 @@ class SuggestionService:
         multiclass = iteration.classification_type == ClassificationType.MULTICLASS
         detection = domain_task(iteration.domain_id) is Task.DETECTION
         found: list[Suggestion] = []
-        for image in images:
-            data = self._blobs.get(image.blob_key)
-            result = self._predictions.predict(iteration, data, store=False, max_bytes=MAX_IMAGE_BYTES_TRAINING)
-            predictions = [p for p in result.predictions if not detection or p.probability >= _PROPOSAL_FLOOR]
-            score = uncertainty(
-                [p.probability for p in result.predictions][: (None if not detection else 10)],
-                distribution=multiclass and not detection,
-            )
-            suggestion = Suggestion(image, iteration.id, utc_now(), predictions, score)
-            self._docs.put(  # already suggested by this iteration: the newer result wins
-                SuggestionRecord(
-                    project_id=image.project_id,
-                    iteration_id=iteration.id,
-                    image_id=image.id,
-                    created=suggestion.created,
-                    uncertainty=score,
-                    predictions=tuple(ScoredTag(p.tag_id, p.probability, p.box) for p in predictions),
+        try:
+            for image in images:
+                data = self._blobs.get(image.blob_key)
+                result = self._predictions.predict(iteration, data, store=False, max_bytes=MAX_IMAGE_BYTES_TRAINING)
+                predictions = [p for p in result.predictions if not detection or p.probability >= _PROPOSAL_FLOOR]
+                score = uncertainty(
+                    [p.probability for p in result.predictions][: (None if not detection else 10)],
+                    distribution=multiclass and not detection,
                 )
-            )
-            found.append(suggestion)
+                suggestion = Suggestion(image, iteration.id, utc_now(), predictions, score)
+                self._docs.put(  # already suggested by this iteration: the newer result wins
+                    SuggestionRecord(
+                        project_id=image.project_id,
+                        iteration_id=iteration.id,
+                        image_id=image.id,
+                        created=suggestion.created,
+                        uncertainty=score,
+                        predictions=tuple(ScoredTag(p.tag_id, p.probability, p.box) for p in predictions),
+                    )
+                )
+                found.append(suggestion)
+        finally:  # a project deleted meanwhile: what was kept goes again (and its NotFound is the answer)
+            self._projects.still_there(iteration.project_id)
         return found
 
     def _matching(

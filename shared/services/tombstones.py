@@ -19,7 +19,7 @@ from shared.domain.clock import utc_ago, utc_now
 from shared.domain.entities import Tombstone
 from shared.domain.errors import NotFound
 from shared.stores.documents import Documents
-from shared.stores.ports import MetadataStore
+from shared.stores.ports import Eq, MetadataStore
 
 __all__ = ["PURGE_GRACE_SECONDS", "Tombstones"]
 
@@ -41,6 +41,12 @@ class Tombstones:
 
     def all(self) -> Iterator[Tombstone]:
         return self._docs.iterate(Tombstone.PARTITION, order_by="deletedAt")
+
+    def pending_tags(self, project_id: str) -> frozenset[str]:
+        """The project's tags being deleted: until their purge is over, images may still carry
+        them (an interrupted pass), so image queries count those references as absent."""
+        where = [Eq("what", Tombstone.TAG), Eq("ofProject", project_id)]
+        return frozenset(t.target_id for t in self._docs.iterate(Tombstone.PARTITION, where, order_by="deletedAt"))
 
     def due(self) -> list[Tombstone]:
         """The tombstones that want a pass now: those whose first pass never ended (interrupted,

@@ -66,7 +66,7 @@ def matches(doc: dict[str, Any], where: Sequence[Condition]) -> bool:
             if not any(v in cond.values for v in value or ()):
                 return False
         elif isinstance(cond, ArrayEmpty):
-            if (not value) != cond.empty:
+            if (not [v for v in value or () if v not in cond.ignoring]) != cond.empty:
                 return False
         else:  # pragma: no cover - the Condition union is closed
             raise TypeError(cond)

@@ -166,10 +166,11 @@ class Documents(Generic[E]):
             return replace(updated, etag=etag)  # type: ignore[type-var]
         raise Conflict(f"The {self._kind} '{ref}' is being changed by other requests; try again.")
 
-    def delete(self, partition: str, ref: str) -> bool:
-        """Remove the entity; False when there was none."""
+    def delete(self, partition: str, ref: str, *, if_match: str | None = None) -> bool:
+        """Remove the entity (only the version of etag ``if_match``, if given: else Conflict);
+        False when there was none."""
         try:
-            self._store.delete(self._kind, partition, self._key(ref))
+            self._store.delete(self._kind, partition, self._key(ref), if_match=if_match)
         except NotFound:
             return False
         return True

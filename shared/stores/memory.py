@@ -7,11 +7,12 @@ import hashlib
 import threading
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain.errors import Conflict, NotFound
 from shared.stores.conditions import check_field, decode_token, encode_token, matches, sort_key
-from shared.stores.ports import BlobInfo, Condition, Page, Stored
+from shared.stores.ports import BlobEntry, BlobInfo, Condition, Page, Stored
 
 __all__ = ["MemoryBlobStore", "MemoryMetadataStore"]
 
@@ -113,11 +114,13 @@ class MemoryMetadataStore:
 class MemoryBlobStore:
     def __init__(self) -> None:
         self._blobs: dict[str, bytes] = {}
+        self._written: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> BlobInfo:
         with self._lock:
             self._blobs[key] = bytes(data)
+            self._written[key] = datetime.now(UTC)
         return BlobInfo(key, len(data), hashlib.sha256(data).hexdigest())
 
     def get(self, key: str) -> bytes:
@@ -133,14 +136,27 @@ class MemoryBlobStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._blobs.pop(key, None)
+            self._written.pop(key, None)
 
     def delete_prefix(self, prefix: str) -> None:
         folder = prefix.rstrip("/")
         with self._lock:
             for key in [k for k in self._blobs if k == folder or k.startswith(folder + "/")]:
                 del self._blobs[key]
+                del self._written[key]
 
     def keys(self, prefix: str) -> list[str]:
+        return [e.key for e in self.entries(prefix)]
+
+    def entries(self, prefix: str) -> list[BlobEntry]:
         folder = prefix.rstrip("/") + "/"
         with self._lock:
-            return sorted(k for k in self._blobs if k.startswith(folder))
+            return [BlobEntry(k, self._written[k]) for k in sorted(self._blobs) if k.startswith(folder)]
+
+    def delete_unless_written_since(self, key: str, since: datetime) -> bool:
+        with self._lock:
+            if key not in self._blobs or self._written[key] > since:
+                return False
+            del self._blobs[key]
+            del self._written[key]
+            return True

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 __all__ = [
     "ArrayContainsAny",
     "ArrayEmpty",
+    "BlobEntry",
     "BlobInfo",
     "BlobStore",
     "Condition",
@@ -70,10 +72,12 @@ class ArrayContainsAny:
 
 @dataclass(frozen=True)
 class ArrayEmpty:
-    """The array ``doc[field]`` is empty (``empty=True``) or not (``empty=False``)."""
+    """The array ``doc[field]`` is empty (``empty=True``) or not (``empty=False``), its elements
+    among ``ignoring`` not counted (tags being deleted: an image left with only those is untagged)."""
 
     field: str
     empty: bool = True
+    ignoring: tuple[Any, ...] = ()
 
 
 Condition = Eq | In | Range | ArrayContainsAny | ArrayEmpty
@@ -134,6 +138,14 @@ class BlobInfo:
     sha256: str
 
 
+@dataclass(frozen=True)
+class BlobEntry:
+    """A blob as listed: its key and when it was last written (UTC)."""
+
+    key: str
+    modified: datetime
+
+
 class BlobStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> BlobInfo:
         """Write atomically: a reader sees the old bytes or the new, never a torn file."""
@@ -152,4 +164,15 @@ class BlobStore(Protocol):
     def keys(self, prefix: str) -> list[str]:
         """Every key under a folder-like prefix (``projects/<id>/images/``), sorted: for sweeps that
         find bytes no document points at."""
+        ...
+
+    def entries(self, prefix: str) -> list[BlobEntry]:
+        """What :meth:`keys` lists, each with when it was last written: a sweep leaves young bytes
+        alone (an upload may be about to write their record)."""
+        ...
+
+    def delete_unless_written_since(self, key: str, since: datetime) -> bool:
+        """Remove the blob only if it was not written after ``since`` (a conditional delete, given
+        the time it was listed with: bytes written again meanwhile, by an upload of the same image,
+        stay); whether it went. A missing blob did not go."""
         ...

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import suppress
 
 from shared.bootstrap import Services
 from shared.domain.catalogue import domain_task
 from shared.domain.entities import Iteration
 from shared.domain.enums import IterationStatus, Task, TrainingType
-from shared.domain.errors import plain_reason
+from shared.domain.errors import NotFound, plain_reason
 from shared.training.context import TrainingContext
 from shared.training.progress import IterationProgress
 from shared.vision.training.budget import TimeBudget
@@ -43,6 +44,17 @@ _TAIL_SHARE, _TAIL_BOUNDS = 0.025, (3.0, 30.0)
 
 
 def train_iteration(services: Services, project_id: str, iteration_id: str) -> None:
+    try:
+        _train_iteration(services, project_id, iteration_id)
+    except NotFound:
+        if services.projects.find(project_id) is not None:
+            raise
+    # A project deleted while it trained: what this run wrote after the delete's purge goes too.
+    with suppress(NotFound):
+        services.projects.still_there(project_id)
+
+
+def _train_iteration(services: Services, project_id: str, iteration_id: str) -> None:
     iteration = services.iterations.get(project_id, iteration_id)
     if iteration.status != IterationStatus.TRAINING:
         log.info("iteration %s is %s; nothing to do", iteration_id, iteration.status)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from shared.domain.catalogue import BUILT_EXPORTS
 from shared.domain.limits import MAX_BATCH_IMAGES, MAX_IMAGE_BYTES_TRAINING, MIN_IMAGES_PER_TAG_DETECTION
 from tests.servers import RunningServer, start_server
 
@@ -60,6 +61,7 @@ def test_the_config_call_needs_the_training_key_and_names_the_prediction_endpoin
         assert http.get("/studio/api/config").status_code == 401
         config = http.get("/studio/api/config", headers={"Training-Key": TRAINING_KEY}).json()
     limits = config.pop("limits")
+    exports = config.pop("exports")
     assert config == {
         "predictionEndpoint": studio_server.endpoint,
         "predictionKey": PREDICTION_KEY,
@@ -71,6 +73,10 @@ def test_the_config_call_needs_the_training_key_and_names_the_prediction_endpoin
     assert limits["maxBatchImages"] == MAX_BATCH_IMAGES
     assert re.fullmatch(limits["publishNamePattern"], "detectModel v2.1")
     assert not re.fullmatch(limits["publishNamePattern"], "-starts with a dash")
+    # The export dialog offers exactly the pairs the server builds.
+    assert {(e["platform"], e["flavor"]) for e in exports} == {
+        (platform, flavor) for platform, flavors in BUILT_EXPORTS.items() for flavor in flavors
+    }
 
 
 def test_a_prediction_only_server_serves_no_studio(tmp_path: Path) -> None:

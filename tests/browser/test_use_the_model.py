@@ -260,6 +260,17 @@ def test_predictions_tab_filters_by_tag_moves_one_into_training_and_export_downl
         assert "model.onnx" in archive.namelist()
         assert set(archive.read("labels.txt").decode().splitlines()) == {"Hemlock", "Japanese Cherry"}
 
+    # A platform with a flavor: the dialog sends it, and the zip holds that platform's model.
+    export.get_by_label("Platform").select_option(label="TensorFlow Lite")
+    export.get_by_role("button", name="Export", exact=True).click()
+    link = export.get_by_role("link", name="Download TensorFlow Lite model")
+    expect(link).to_be_visible(timeout=60_000)
+    expect(export).to_contain_text("a zip with model.tflite and labels.txt")
+    with page.expect_download() as info:
+        link.click()
+    with zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes())) as archive:
+        assert {"model.tflite", "labels.txt"} <= set(archive.namelist())
+
 
 def boxes_shown(dialog: Locator, threshold: str) -> int:
     """The count the dialog gives under the slider: "13 boxes at or above 1%"."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,32 @@ class BlobStoreContract:
             "projects/p1/other/x",
         ]
         assert blobs.keys("projects/p1/images") == ["projects/p1/images/i1/original"]
+
+    def test_entries_tell_when_each_blob_was_written(self, blobs: BlobStore) -> None:
+        before = datetime.now(UTC) - timedelta(seconds=2)  # Blob Storage keeps whole seconds
+        blobs.put("projects/p1/images/i1/original", b"1")
+        blobs.put("projects/p1/images/i2/original", b"2")
+        blobs.put("projects/p10/images/i3/original", b"3")
+        entries = blobs.entries("projects/p1/images/")
+        assert [e.key for e in entries] == ["projects/p1/images/i1/original", "projects/p1/images/i2/original"]
+        assert all(before <= e.modified <= datetime.now(UTC) + timedelta(seconds=2) for e in entries)
+
+    def test_a_conditional_delete_spares_bytes_written_since_they_were_listed(self, blobs: BlobStore) -> None:
+        blobs.put("projects/p/images/old/original", b"old")
+        blobs.put("projects/p/images/new/original", b"new")
+        listed = {e.key: e.modified for e in blobs.entries("projects/p/images/")}
+        time.sleep(1.1)  # Blob Storage's times have whole seconds
+        blobs.put("projects/p/images/new/original", b"new")  # written again, as by a second upload
+        assert blobs.delete_unless_written_since(
+            "projects/p/images/old/original", listed["projects/p/images/old/original"]
+        )
+        assert not blobs.exists("projects/p/images/old/original")
+        assert not blobs.delete_unless_written_since(
+            "projects/p/images/new/original", listed["projects/p/images/new/original"]
+        )
+        assert blobs.get("projects/p/images/new/original") == b"new"
+        assert not blobs.delete_unless_written_since("projects/p/images/gone/original", datetime.now(UTC))
+        assert blobs.keys("projects/p/") == ["projects/p/images/new/original"]
 
 
 class TestMemoryBlobStore(BlobStoreContract):

@@ -126,6 +126,10 @@ class MetadataStoreContract:
         assert ids(ArrayEmpty("tagIds")) == ["id-003"]
         assert ids(ArrayEmpty("tagIds", empty=False)) == ["id-001", "id-002"]
         assert ids(Eq("color", "red"), ArrayEmpty("tagIds", empty=False)) == ["id-001"]
+        # elements among ``ignoring`` do not count (tags being deleted)
+        assert ids(ArrayEmpty("tagIds", ignoring=("c",))) == ["id-002", "id-003"]
+        assert ids(ArrayEmpty("tagIds", empty=False, ignoring=("a", "c"))) == ["id-001"]
+        assert store.count("img", "p1", [ArrayEmpty("tagIds", empty=False, ignoring=("a", "b", "c"))]) == 0
         assert store.count("img", "p1", [ArrayContainsAny("tagIds", ("a",))]) == 1
         assert ids(Range("n", 2, 3)) == ["id-002"]
         assert ids(Range("n", low=2)) == ["id-002", "id-003"]

@@ -36,6 +36,7 @@ from PIL import Image as PilImage
 from functions import training_queue
 from functions.runtime import services as services_of_app
 from shared.bootstrap import Services
+from shared.contracts.project_package import ImportRecord
 from shared.domain.clock import utc_ago
 from shared.domain.entities import Image, Iteration, Tombstone
 from shared.domain.enums import IterationStatus
@@ -381,3 +382,29 @@ def test_the_sweep_enqueues_an_interrupted_delete_and_the_queue_trigger_finishes
     assert s.projects.create(project.name).name == project.name  # its name is free
     host.function("fail_stalled_trainings")(TimerRequest(past_due=False))
     assert host.queued() == 0  # the last pass waits for the grace
+
+
+def test_the_sweep_enqueues_an_import_whose_server_went_away_and_the_queue_trigger_goes_on_with_it(
+    host: TrainingHost,
+) -> None:
+    s = host.services
+    project = s.projects.create(f"imported-{uuid.uuid4().hex[:8]}")
+    quiet = utc_ago(timedelta(minutes=10))
+    # An import whose instance went away mid-copy; its package link no longer answers (a closed port).
+    record = ImportRecord(project.id, "http://127.0.0.1:9/package", ImportRecord.IMPORTING, quiet, quiet, 3)
+    s.meta.create(ImportRecord.KIND, project.id, record.to_doc())
+    fresh = s.projects.create(f"importing-{uuid.uuid4().hex[:8]}")
+    now = utc_ago(timedelta(seconds=1))
+    s.meta.create(
+        ImportRecord.KIND, fresh.id, ImportRecord(fresh.id, "http://127.0.0.1:9/p", "importing", now, now).to_doc()
+    )
+
+    host.function("fail_stalled_trainings")(TimerRequest(past_due=False))
+    assert host.queued() == 1  # the quiet one only: the other's server may still be copying
+    assert host.deliver() is None
+
+    stored = s.meta.read(ImportRecord.KIND, project.id, project.id)
+    ended = ImportRecord.from_doc(stored.doc)
+    assert ended.state == ImportRecord.FAILED and ended.error
+    assert "http://" not in ended.error  # a plain reason, never the (signed) link
+    host.queue.clear_messages()

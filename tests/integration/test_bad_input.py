@@ -8,6 +8,7 @@ that says "and" or "or"), on the embedded default and on the Azure adapters.
 
 from __future__ import annotations
 
+import base64
 import io
 import uuid
 from collections.abc import Iterator
@@ -38,11 +39,9 @@ def labelled(http: httpx.Client) -> dict[str, str]:
     tag = http.post(f"{API}/projects/{project['id']}/tags", params={"name": "t"}).json()
     ids = []
     for color in ((10, 20, 30), (200, 100, 50)):
-        out = io.BytesIO()
-        Image.new("RGB", (40, 30), color).save(out, format="PNG")
         reply = http.post(
             f"{API}/projects/{project['id']}/images",
-            content=out.getvalue(),
+            content=png_bytes(color),
             headers={"Content-Type": "application/octet-stream"},
         )
         assert reply.status_code == 200, reply.text
@@ -52,7 +51,19 @@ def labelled(http: httpx.Client) -> dict[str, str]:
             f"{API}/projects/{project['id']}/images/metadata", params={"imageIds": image_id}, json={"color": value}
         )
         assert reply.status_code == 200, reply.text
-    return {"project": project["id"], "tag": tag["id"], "bw": ids[0], "black": ids[1]}
+    return {
+        "project": project["id"],
+        "project_name": project["name"],
+        "tag": tag["id"],
+        "bw": ids[0],
+        "black": ids[1],
+    }
+
+
+def png_bytes(color: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), color).save(out, format="PNG")
+    return out.getvalue()
 
 
 def assert_error(reply: httpx.Response, status: int = 400, code: str | None = None) -> dict[str, Any]:
@@ -139,6 +150,33 @@ def test_a_body_that_is_not_json_is_a_400(http: httpx.Client, labelled: dict[str
     )
     assert_error(reply, 400, "BadRequest")
     still_serves(http, labelled["project"])
+
+
+@pytest.mark.parametrize(
+    "path,code",
+    [("", "BadRequestProjectName"), ("/tags/{tag}", "BadRequestTagName")],
+)
+def test_names_that_are_not_unicode_text_are_refused(
+    http: httpx.Client, labelled: dict[str, str], path: str, code: str
+) -> None:
+    """JSON's "\\ud800" reads as a lone surrogate: no store can keep it, no client could read it back."""
+    url = f"{API}/projects/{labelled['project']}{path.replace('{tag}', labelled['tag'])}"
+    for name in ('"\\ud800"', '"tag \\udfff"'):
+        reply = http.patch(url, content=f'{{"name": {name}}}'.encode(), headers={"Content-Type": "application/json"})
+        assert_error(reply, 400, code)
+    assert http.get(url).json()["name"] in ("t", labelled["project_name"])
+
+
+def test_a_blank_tag_id_in_an_upload_is_refused(http: httpx.Client, labelled: dict[str, str]) -> None:
+    """Batch tags: the request is refused; an image's own tags: that image is (as for a malformed id)."""
+    url = f"{API}/projects/{labelled['project']}/images/files"
+    image = {"name": "blank.png", "contents": base64.b64encode(png_bytes((1, 2, 3))).decode()}
+    assert_error(http.post(url, json={"images": [image], "tagIds": [labelled["tag"], ""]}), 400, "BadRequestInvalidIds")
+    reply = http.post(url, json={"images": [{**image, "tagIds": [" "]}]})
+    assert reply.status_code == 207, reply.text
+    assert [i["status"] for i in reply.json()["images"]] == ["ErrorInvalidTag"]
+    count = http.get(f"{API}/projects/{labelled['project']}/images/count").json()
+    assert count == 2  # neither stored
 
 
 @pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])

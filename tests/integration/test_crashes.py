@@ -40,8 +40,8 @@ class Stores:
         self.data_dir = data_dir
         self.azure_env = azure_env
 
-    def start(self) -> RunningServer:
-        return start_server(self.data_dir, extra_env=self.azure_env)
+    def start(self, **env: str) -> RunningServer:
+        return start_server(self.data_dir, extra_env={**(self.azure_env or {}), **env})
 
     def half_done(self, **deleted: Any) -> list[str]:
         with stores_of(self.data_dir, self.azure_env) as services:
@@ -110,12 +110,13 @@ def create(http: httpx.Client, server: RunningServer, path: str, name: str) -> d
 
 @pytest.mark.parametrize("seed", [13])
 def test_a_kill_during_64_image_batches_keeps_what_was_acknowledged_and_nothing_half_done(
-    embedded: Stores, http: httpx.Client, seed: int
+    stores: Stores, http: httpx.Client, seed: int
 ) -> None:
     """The restart keeps every image an answer acknowledged, with its bytes and tag; an image stored
-    without an answer is whole or absent (its bytes without a record are dropped at start)."""
+    without an answer is whole or absent (its bytes without a record are dropped: at start on the
+    embedded stores, by the first sweep on Azure's, once older than the grace, here 1 s)."""
     rng = random.Random(seed)
-    server = embedded.start()
+    server = stores.start()
     project = create(http, server, "/projects", "batches")
     tag = create(http, server, f"/projects/{project['id']}/tags", "kept")
     sent: dict[str, bytes] = {}  # sha256 -> bytes, of everything sent
@@ -123,9 +124,11 @@ def test_a_kill_during_64_image_batches_keeps_what_was_acknowledged_and_nothing_
     lock = threading.Lock()
     first_answer = threading.Event()
 
+    batches = 2 if stores.azure_env is None else 1  # Azure's emulators are slower on 2 cores
+
     def client(n: int) -> None:
         with httpx.Client(headers=KEY, timeout=60) as mine:
-            for batch in range(2):
+            for batch in range(batches):
                 images = pngs((n * 2 + batch) * BATCH, BATCH)
                 with lock:
                     sent.update({hashlib.sha256(d).hexdigest(): d for d in images})
@@ -151,7 +154,7 @@ def test_a_kill_during_64_image_batches_keeps_what_was_acknowledged_and_nothing_
         thread.join(60)
     assert acknowledged, "the kill came before any batch was answered"
 
-    again = embedded.start()
+    again = stores.start(CVSTUDIO_UNRECORDED_BYTES_GRACE_SECONDS="1")
     try:
         ids = sorted(acknowledged)
         found: dict[str, dict[str, Any]] = {}
@@ -164,10 +167,10 @@ def test_a_kill_during_64_image_batches_keeps_what_was_acknowledged_and_nothing_
             found.update({i["id"]: i for i in reply.json()})
         assert sorted(found) == ids, "an acknowledged image is missing after the restart"
         assert all([t["tagId"] for t in i["tags"]] == [tag["id"]] for i in found.values())
+        _swept(stores)  # nothing half-done
     finally:
         again.stop()
-    with stores_of(embedded.data_dir) as services:
-        assert half_done(services) == []
+    with stores_of(stores.data_dir, stores.azure_env) as services:
         for image_id in ids:  # the bytes are the bytes that were sent
             image = services.images.get_image(project["id"], image_id)
             assert services.blobs.get(image.blob_key) == sent[image.content_hash]
@@ -370,6 +373,15 @@ def _interrupted(stores: Stores) -> bool:
     """Whether the kill left a delete's first pass unfinished (what the restart must finish)."""
     with stores_of(stores.data_dir, stores.azure_env) as services:
         return any(t.purged_at is None for t in Tombstones(services.meta).all())
+
+
+def _swept(stores: Stores) -> None:
+    """Wait for the restarted server to leave nothing half-done: at once on the embedded stores (its
+    start sweeps before it listens); on Azure's, by its worker's first sweep, just after."""
+    deadline = time.monotonic() + 60
+    while (left := stores.half_done()) != []:
+        assert time.monotonic() < deadline, left
+        time.sleep(0.5)
 
 
 def _settled(stores: Stores) -> None:

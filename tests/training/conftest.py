@@ -12,6 +12,7 @@ import pytest
 from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
 from azure.cognitiveservices.vision.customvision.training import CustomVisionTrainingClient
 from azure.cognitiveservices.vision.customvision.training.models import (
+    Export,
     ImageFileCreateBatch,
     ImageFileCreateEntry,
     Iteration,
@@ -125,6 +126,22 @@ def detector(
     assert done.status == "Completed", done.training_error_details
     client.publish_iteration(project.id, done.id, "detectModel", "/subscriptions/x/resourceGroups/y")
     return Trained(project.id, tags, [r.image.id for r in result.images], done, "detectModel")
+
+
+def finished_export(
+    client: CustomVisionTrainingClient, model: Trained, platform: str, flavor: str | None = None, timeout: float = 300.0
+) -> Export:
+    """The export of ``model``'s first iteration to (platform, flavor), once it has left ``Exporting``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (export,) = [
+            e
+            for e in client.get_exports(model.project_id, model.first.id)
+            if (e.platform, e.flavor) == (platform, flavor)
+        ]
+        if export.status != "Exporting" or time.monotonic() > deadline:
+            return export
+        time.sleep(0.2)
 
 
 def held_out_detection_images(detection_images_dir: Path, name: str) -> list[Path]:

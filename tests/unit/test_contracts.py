@@ -8,7 +8,15 @@ import json
 import pytest
 
 from shared.contracts.evaluation import HeldOutEvaluation, HeldOutImage
-from shared.contracts.jobs import TrainIteration, UnknownMessageType, decode, encode
+from shared.contracts.jobs import (
+    ExportIteration,
+    ResumeImport,
+    TrainIteration,
+    UnknownMessageType,
+    decode,
+    encode,
+    job_args,
+)
 from shared.contracts.manifest import ModelManifest
 from shared.contracts.snapshot import Snapshot
 from shared.domain.entities import Image, ImageTag, Iteration, Tag, TrainingProgress
@@ -31,12 +39,32 @@ def test_a_train_message_round_trips_and_names_its_type_and_version() -> None:
     assert decode(text.encode()) == TrainIteration("p-1", "i-1")
 
 
+def test_an_export_message_round_trips_and_names_the_command_that_runs_it() -> None:
+    job = ExportIteration("p-1", "i-1", "i-1.OpenVino.default")
+    text = encode(job)
+    assert json.loads(text) == {
+        "type": "export",
+        "version": 1,
+        "projectId": "p-1",
+        "iterationId": "i-1",
+        "exportId": "i-1.OpenVino.default",
+    }
+    assert decode(text) == job
+    assert job_args(job) == ["export-iteration", "p-1", "i-1", "i-1.OpenVino.default"]
+    assert job_args(TrainIteration("p-1", "i-1")) == ["train-iteration", "p-1", "i-1"]
+    resume = encode(ResumeImport("p-1"))
+    assert json.loads(resume) == {"type": "resume-import", "version": 1, "projectId": "p-1"}
+    assert decode(resume) == ResumeImport("p-1")
+
+
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ('{"type": "export", "projectId": "p"}', UnknownMessageType),
+        ('{"type": "fax", "projectId": "p"}', UnknownMessageType),
+        ('{"type": "export", "projectId": "p", "iterationId": "i"}', ContractError),
         ('{"projectId": "p", "iterationId": "i"}', UnknownMessageType),
         ('{"type": "train", "projectId": "p"}', ContractError),
+        ('{"type": "resume-import", "projectId": ""}', ContractError),
         ('{"type": "train", "version": 2, "projectId": "p", "iterationId": "i"}', ContractVersionError),
         ("not json", ContractError),
         ('["train"]', ContractError),

@@ -1,5 +1,5 @@
 """The studio's page and files: ``/`` (and ``/studio``) and ``/studio/assets/...`` (no key), and
-``/studio/api/config`` (the training key): where the prediction endpoint is, and the API's limits.
+``/studio/api/config`` (the training key): where the prediction endpoint is, the API's limits and the exports it builds.
 
 The page holds no data: it asks for the training key and then calls the API like any app. Hashed
 asset names are cached for a year; the page itself is revalidated on every load.
@@ -13,8 +13,9 @@ from fastapi import APIRouter, Request, Response
 
 from shared.api.deps import ServicesDep, base_url
 from shared.api.paths import PREDICTION_PREFIX
-from shared.api.wire.studio import StudioConfigOut, StudioLimitsOut
+from shared.api.wire.studio import StudioConfigOut, StudioExportOut, StudioLimitsOut
 from shared.domain import limits
+from shared.domain.catalogue import BUILT_EXPORTS
 from shared.domain.errors import Code, NotFound
 from shared.domain.validation import PUBLISH_NAME_PATTERN
 from shared.studio.assets import ASSET_PREFIX, StudioAssets
@@ -80,6 +81,13 @@ _LIMITS = StudioLimitsOut(
 )
 
 
+_EXPORTS = [
+    StudioExportOut(platform=platform, flavor=flavor)
+    for platform, flavors in BUILT_EXPORTS.items()
+    for flavor in flavors
+]
+
+
 @config_router.get("/studio/api/config", operation_id="StudioConfig", response_model=StudioConfigOut)
 def studio_config(request: Request, services: ServicesDep) -> StudioConfigOut:
     """What the studio shows under "Prediction URL": this server's prediction endpoint, and its key
@@ -91,4 +99,5 @@ def studio_config(request: Request, services: ServicesDep) -> StudioConfigOut:
         prediction_key=services.keys.prediction if serves_prediction else None,
         prediction_path=PREDICTION_PREFIX,
         limits=_LIMITS,
+        exports=_EXPORTS,
     )

@@ -6,16 +6,21 @@ in ``update_project``/``update_tag``.
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from shared.api.wire.base import Wire
 from shared.domain.entities import Project
+from shared.services.project_export import ProjectExport
 
 __all__ = [
     "CreateProjectOptionsIn",
     "ImageProcessingSettings",
+    "ProjectExportOut",
     "ProjectIn",
     "ProjectOut",
     "ProjectSettingsIn",
     "ProjectSettingsOut",
+    "project_export_out",
     "project_out",
 ]
 
@@ -83,4 +88,26 @@ def project_out(project: Project) -> ProjectOut:
         created=project.created,
         last_modified=project.last_modified,
         status=project.status,
+    )
+
+
+class ProjectExportOut(Wire):
+    """``export_project``'s answer: what the import will copy, and the token to pass to ``import_project``."""
+
+    iteration_count: int
+    image_count: int
+    tag_count: int
+    region_count: int
+    estimated_import_time_in_ms: int = Field(alias="estimatedImportTimeInMS")
+    token: str
+
+
+def project_export_out(export: ProjectExport) -> ProjectExportOut:
+    return ProjectExportOut(
+        iteration_count=export.iteration_count,
+        image_count=export.image_count,
+        tag_count=export.tag_count,
+        region_count=export.region_count,
+        estimatedImportTimeInMS=export.estimated_import_time_in_ms,
+        token=export.token,
     )

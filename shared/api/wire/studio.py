@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared.api.wire.base import Wire
 
-__all__ = ["StudioConfigOut", "StudioLimitsOut"]
+__all__ = ["StudioConfigOut", "StudioExportOut", "StudioLimitsOut"]
 
 
 class StudioLimitsOut(Wire):
@@ -24,8 +24,16 @@ class StudioLimitsOut(Wire):
     publish_name_pattern: str
 
 
+class StudioExportOut(Wire):
+    """One (platform, flavor) pair this server builds for a compact domain (``catalogue.BUILT_EXPORTS``)."""
+
+    platform: str
+    flavor: str | None
+
+
 class StudioConfigOut(Wire):
     prediction_endpoint: str | None
     prediction_key: str | None
     prediction_path: str
     limits: StudioLimitsOut
+    exports: list[StudioExportOut]

@@ -26,6 +26,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 
 from azure.core.exceptions import (
     AzureError,
@@ -38,7 +39,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient, ContentSettin
 
 from shared.domain.errors import Conflict, NotFound, ServerError
 from shared.stores.azure.connections import CreatedOnce
-from shared.stores.ports import BlobInfo
+from shared.stores.ports import BlobEntry, BlobInfo
 
 __all__ = ["CONTAINER_ROLES", "AzureBlobStore", "container_role"]
 
@@ -148,16 +149,32 @@ class AzureBlobStore:
                 self._delete_folder(self._service.get_container_client(name), folder)
 
     def keys(self, prefix: str) -> list[str]:
+        return [e.key for e in self.entries(prefix)]
+
+    def entries(self, prefix: str) -> list[BlobEntry]:
         folder = _check_key(prefix.rstrip("/")) + "/"
-        found: list[str] = []
+        found: list[BlobEntry] = []
         for name in sorted(set(self._names.values())):
             container = self._service.get_container_client(name)
             with _translated(f"{prefix} in {name}"):
                 try:
-                    found += [b.name for b in container.list_blobs(name_starts_with=folder)]
+                    found += [
+                        BlobEntry(b.name, b.last_modified.astimezone(UTC))
+                        for b in container.list_blobs(name_starts_with=folder)
+                    ]
                 except ResourceNotFoundError:
                     continue  # no container yet, so nothing in it
-        return sorted(found)
+        return sorted(found, key=lambda e: e.key)
+
+    def delete_unless_written_since(self, key: str, since: datetime) -> bool:
+        container = self._container(key)
+        with _translated(key):
+            try:
+                # Blob Storage checks the condition and deletes in one step (412 if written since).
+                container.delete_blob(key, delete_snapshots="include", if_unmodified_since=since)
+            except (ResourceNotFoundError, ResourceModifiedError):
+                return False
+        return True
 
     def _delete_folder(self, container: ContainerClient, folder: str) -> None:
         # Listed by the bare folder name, so that a blob named like the folder goes too (as in the other

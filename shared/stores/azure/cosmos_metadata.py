@@ -170,6 +170,11 @@ def _condition(sql: _Sql, cond: Condition) -> _Sql:
             return sql.where("false")
         tests = " OR ".join([f"ARRAY_CONTAINS({x}, {{}})"] * len(cond.values))
         return sql.where(f"({tests})", *cond.values)
+    if isinstance(cond, ArrayEmpty) and cond.ignoring:
+        other = f"EXISTS(SELECT VALUE v FROM v IN {x} WHERE NOT ARRAY_CONTAINS({{}}, v))"
+        if cond.empty:
+            return sql.where(f"(NOT IS_DEFINED({x}) OR IS_NULL({x}) OR NOT {other})", list(cond.ignoring))
+        return sql.where(other, list(cond.ignoring))
     if isinstance(cond, ArrayEmpty):
         if cond.empty:
             return sql.where(f"(NOT IS_DEFINED({x}) OR IS_NULL({x}) OR ARRAY_LENGTH({x}) = 0)")

@@ -6,14 +6,18 @@ restart after a crash) sees either the old bytes or the new, never half a file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import re
 import shutil
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from shared.domain.errors import NotFound
 from shared.stores.embedded.atomic_files import write_atomically
-from shared.stores.ports import BlobInfo
+from shared.stores.ports import BlobEntry, BlobInfo
 
 __all__ = ["FileBlobStore"]
 
@@ -55,8 +59,43 @@ class FileBlobStore:
             folder.unlink()
 
     def keys(self, prefix: str) -> list[str]:
+        return [e.key for e in self.entries(prefix)]
+
+    def entries(self, prefix: str) -> list[BlobEntry]:
         folder = self._file(prefix.rstrip("/"))
         if not folder.is_dir():
             return []
-        found = (f for f in folder.rglob("*") if f.is_file() and not f.name.startswith("."))  # not temp files
-        return sorted(f.relative_to(self._root).as_posix() for f in found)
+        found: list[BlobEntry] = []
+        for file in folder.rglob("*"):
+            if file.name.startswith("."):  # not temp files
+                continue
+            try:
+                if file.is_file():
+                    found.append(BlobEntry(file.relative_to(self._root).as_posix(), _written(file)))
+            except FileNotFoundError:  # deleted while listed
+                continue
+        return sorted(found, key=lambda e: e.key)
+
+    def delete_unless_written_since(self, key: str, since: datetime) -> bool:
+        # A write replaces the file by a rename, so a file's time is when its bytes were written.
+        # The file is first moved aside (one rename), so that the time checked is the time of the
+        # bytes removed; bytes written since are linked back, unless newer ones are there already.
+        file = self._file(key)
+        aside = file.with_name(f".cvstudio-sweep-{uuid.uuid4().hex}")
+        if not file.is_file():
+            return False
+        try:
+            os.rename(file, aside)
+        except FileNotFoundError:
+            return False
+        if _written(aside) <= since:
+            aside.unlink()
+            return True
+        with contextlib.suppress(FileExistsError):
+            os.link(aside, file)
+        aside.unlink()
+        return False
+
+
+def _written(file: Path) -> datetime:
+    return datetime.fromtimestamp(file.stat().st_mtime, UTC)

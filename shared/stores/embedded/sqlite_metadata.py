@@ -65,6 +65,10 @@ def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
             return "0", []
         marks = ",".join("?" * len(cond.values))
         return f"EXISTS (SELECT 1 FROM json_each(body, {path}) WHERE value IN ({marks}))", list(cond.values)
+    if isinstance(cond, ArrayEmpty) and cond.ignoring:
+        marks = ",".join("?" * len(cond.ignoring))
+        other = f"EXISTS (SELECT 1 FROM json_each(body, {path}) WHERE value NOT IN ({marks}))"
+        return (f"NOT {other}" if cond.empty else other), list(cond.ignoring)
     if isinstance(cond, ArrayEmpty):
         op = "=" if cond.empty else ">"
         return f"coalesce(json_array_length(body, {path}), 0) {op} 0", []

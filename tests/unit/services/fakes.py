@@ -21,7 +21,7 @@ from PIL import ImageDraw
 
 from shared.bootstrap import Services, build_services
 from shared.contracts.evaluation import HeldOutEvaluation, HeldOutImage
-from shared.contracts.jobs import JobMessage, decode
+from shared.contracts.jobs import ExportIteration, JobMessage, decode, encode
 from shared.contracts.manifest import ModelManifest
 from shared.domain.entities import Image, Iteration, Project, Tag
 from shared.domain.enums import Task
@@ -192,8 +192,8 @@ def refused(action: Callable[[], object], codes: list[Code]) -> Callable[[], Non
 class World:
     """The product wired by its composition root on the in-memory stores.
 
-    ``exports`` is an :class:`ExportService` whose packaging waits in ``pending`` until a test runs
-    it (``run_exports``); ``services.exports`` is the wired one, packaging on a background thread.
+    ``exports`` is the wired :class:`ExportService`: its ``ExportIteration`` messages wait in the queue
+    (``pending``) until a test runs them (``run_exports``), as the export job would.
     """
 
     def __init__(
@@ -228,8 +228,7 @@ class World:
         self.predictions = s.predictions
         self.stored_predictions = s.stored_predictions
         self.suggestions = s.suggestions
-        self.pending: list[Callable[[], None]] = []
-        self.exports = ExportService(self.meta, self.blobs, s.iterations, s.artifacts, self.pending.append)
+        self.exports: ExportService = s.exports
 
     # -- images --
 
@@ -288,9 +287,21 @@ class World:
         """A second server process on the same stores (as when Azure scales out)."""
         return World(self.meta, self.blobs)
 
+    @property
+    def pending(self) -> list[ExportIteration]:
+        """The export messages waiting in the queue (left there)."""
+        waiting = self.messages()
+        for message in waiting:
+            self.queue.put(encode(message))
+        return [m for m in waiting if isinstance(m, ExportIteration)]
+
     def run_exports(self) -> None:
-        while self.pending:
-            self.pending.pop(0)()
+        """What the export job does with each queued ``ExportIteration`` (other messages stay queued)."""
+        for message in self.messages():
+            if isinstance(message, ExportIteration):
+                self.exports.run(message)
+            else:
+                self.queue.put(encode(message))
 
 
 @dataclass(frozen=True)

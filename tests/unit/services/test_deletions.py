@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from shared.contracts.jobs import FinishDeletion, decode, encode
-from shared.domain.entities import Image, Project, Tag, Tombstone
-from shared.domain.enums import TaggingStatus
+from shared.contracts.evaluation import HeldOutEvaluation
+from shared.contracts.jobs import FinishDeletion, SweepImageBytes, decode, encode
+from shared.contracts.manifest import ModelManifest
+from shared.domain.entities import Image, Iteration, Project, Tag, Tombstone
+from shared.domain.enums import TaggingStatus, Task
 from shared.domain.errors import Code, NotFound
 from shared.domain.labelling import RegionInput
+from shared.domain.records import StoredPrediction, SuggestionRecord
 from shared.jobs.dispatch import Handlers, dispatch
 from shared.jobs.worker import LocalWorker
 from shared.services import tombstones
+from shared.services.artifact_keys import image_prefix
 from shared.services.image_query import ImageQuery
 from shared.services.image_uploads import ImageCreateStatus, NewImage
 from shared.stores.memory import MemoryBlobStore
-from tests.unit.services.fakes import RacingStore, World, jpeg
+from shared.stores.ports import ArrayContainsAny
+from shared.training import trainer
+from tests.unit.services.fakes import (
+    RacingStore,
+    World,
+    jpeg,
+    red_green_classifier,
+    red_green_project,
+    reddish,
+    trained_classifier,
+)
+
+_ORPHAN = "00000000-0000-0000-0000-000000000001"
 
 
 class Crash(Exception):
@@ -172,6 +190,13 @@ def test_a_tag_delete_cut_short_is_finished_by_the_next_pass(monkeypatch: pytest
     with pytest.raises(NotFound):
         world.tags.get(project.id, doomed.id)
     assert world.tags.create(project.id, "doomed").tag.name == "doomed"  # the name is free at once
+    # before the next pass, the images still carry the tag, and are counted and listed as untagged
+    assert world.meta.count(Image.KIND, project.id, [ArrayContainsAny(Image.TAG_IDS, (doomed.id,))]) == 3
+    for status, expected in ((TaggingStatus.TAGGED, 0), (TaggingStatus.UNTAGGED, 3)):
+        assert world.images.count_images(project.id, ImageQuery(tagging=status)) == expected
+        assert len(world.images.list_images(project.id, ImageQuery(tagging=status))) == expected
+    assert world.images.count_images(project.id, ImageQuery(tag_ids=(doomed.id,))) == 0
+    assert world.images.list_images(project.id, ImageQuery(tag_ids=(doomed.id,))) == []
     assert world.services.deletions.finish_due() == 1
     assert world.images.count_images(project.id, ImageQuery(tag_ids=(doomed.id,))) == 0
     _no_grace(monkeypatch)
@@ -203,9 +228,71 @@ def test_the_worker_start_drops_bytes_of_an_upload_stopped_before_its_record() -
     [kept] = world.upload(project.id, [NewImage("x", jpeg(30))]).images
     assert kept.image is not None
     world.blobs.put(f"projects/{project.id}/images/00000000-0000-0000-0000-000000000001/original", b"half")
-    assert world.services.deletions.drop_unreferenced_bytes() == 1
+    assert world.services.deletions.sweep_image_bytes() == 0  # younger than the grace: maybe in flight
+    assert world.services.deletions.sweep_image_bytes(in_flight=False) == 1
     assert world.blobs.keys(f"projects/{project.id}/") == [kept.image.blob_key]
     assert world.meta.count(Project.KIND, None) == 1
+
+
+class RewrittenBlobs(MemoryBlobStore):
+    """An upload of the same bytes writes them again between the sweep's listing and its delete."""
+
+    def delete_unless_written_since(self, key: str, since: datetime) -> bool:
+        self.put(key, self.get(key))
+        return super().delete_unless_written_since(key, since)
+
+
+def test_the_timer_sweeps_bytes_older_than_the_grace_through_the_queue() -> None:
+    world = World()
+    project = world.projects.create("Old orphans")
+    [kept] = world.upload(project.id, [NewImage("x", jpeg(31))]).images
+    assert kept.image is not None
+    world.blobs.put(f"projects/{project.id}/images/{_ORPHAN}/original", b"half")
+    deletions = world.services.deletions
+    deletions.unrecorded_grace = 0.0  # the bytes are older than the grace
+    assert deletions.request_byte_sweeps() == 1  # the hourly timer's request
+    message = world.queue.get(timeout=1)
+    assert message is not None and decode(message) == SweepImageBytes(project.id)
+    dispatch(message, Handlers(training=None, deletions=deletions))  # type: ignore[arg-type]
+    assert world.blobs.keys(f"projects/{project.id}/") == [kept.image.blob_key]
+
+
+def test_the_sweep_spares_bytes_uploaded_again_after_it_listed_them() -> None:
+    world = World(blobs=RewrittenBlobs())
+    project = world.projects.create("Uploaded again")
+    orphan = f"projects/{project.id}/images/{_ORPHAN}/original"
+    world.blobs.put(orphan, b"half")
+    world.services.deletions.unrecorded_grace = 0.0
+    assert world.services.deletions.sweep_image_bytes() == 0
+    assert world.blobs.get(orphan) == b"half"
+
+
+def test_a_record_whose_delete_died_after_removing_its_bytes_is_removed_by_the_sweep() -> None:
+    """An image delete (record, then bytes, then its re-check) racing an upload of the same bytes:
+    the upload stores the record again after the delete removed it, checks its bytes, and then the
+    delete removes them and dies before its re-check."""
+    world = World()
+    project = world.projects.create("Delete racing upload")
+    data = jpeg(32)
+    [first] = world.upload(project.id, [NewImage("x", data)]).images
+    assert first.image is not None
+    image = first.image
+    world.meta.delete(Image.KIND, project.id, image.id)  # the delete's first step
+    real_exists = world.blobs.exists
+
+    def checked_then_removed(key: str) -> bool:  # the upload's check of its bytes, then the delete's second step
+        world.blobs.exists = real_exists  # type: ignore[method-assign]
+        found = real_exists(key)
+        world.blobs.delete_prefix(image_prefix(project.id, image.id))
+        return found
+
+    world.blobs.exists = checked_then_removed  # type: ignore[method-assign]
+    [again] = world.upload(project.id, [NewImage("x", data)]).images
+    assert again.status is ImageCreateStatus.OK
+    assert world.meta.count(Image.KIND, project.id) == 1 and not world.blobs.exists(image.blob_key)  # half-done
+    assert world.services.deletions.sweep_image_bytes() == 1  # the next sweep finishes the delete
+    assert world.meta.count(Image.KIND, project.id) == 0
+    assert world.blobs.keys(f"projects/{project.id}/") == []
 
 
 class _NoTrainer:
@@ -235,3 +322,64 @@ def test_the_local_worker_finishes_an_interrupted_delete_before_the_server_liste
         assert [t.purged_at is not None for t in _tombstones(world)] == [True]
     finally:
         worker.stop()
+
+
+# --- writers that read their project before its purge ----------------------------------------------
+
+
+def _purge_whole(world: World, project_id: str, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """The project's delete, its last pass included: what a writer slower than the grace finds."""
+
+    def purge() -> None:
+        world.projects.delete(project_id)
+        _no_grace(monkeypatch)
+        world.services.deletions.finish_due()
+        assert _tombstones(world) == []
+
+    return purge
+
+
+def _nothing_left(world: World, project_id: str) -> None:
+    assert world.blobs.keys(f"projects/{project_id}/") == []
+    for kind in (StoredPrediction.KIND, SuggestionRecord.KIND, Iteration.KIND, Image.KIND):
+        assert world.meta.count(kind, project_id) == 0, kind
+
+
+def test_a_prediction_stored_after_its_projects_purge_is_removed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RacingStore()
+    world = World(store)
+    trained = trained_classifier(world)
+    store.before_next("create", StoredPrediction.KIND, _purge_whole(world, trained.project_id, monkeypatch))
+    with pytest.raises(NotFound) as err:
+        world.predictions.predict(trained.iteration, reddish(99), store=True)
+    assert err.value.code is Code.NOT_FOUND_PROJECT
+    _nothing_left(world, trained.project_id)
+
+
+def test_suggestions_kept_after_their_projects_purge_are_removed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RacingStore()
+    world = World(store)
+    trained = trained_classifier(world)
+    image_ids = [i.id for group in trained.images.values() for i in group]
+    store.before_next("create", SuggestionRecord.KIND, _purge_whole(world, trained.project_id, monkeypatch))
+    with pytest.raises(NotFound):
+        world.suggestions.suggest(trained.project_id, trained.iteration.id, image_ids[:2])
+    _nothing_left(world, trained.project_id)
+
+
+def test_a_model_saved_after_its_projects_purge_is_removed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = World()
+    started = red_green_project(world)
+    pid, iteration = started.project_id, started.iteration
+    world.messages()
+    manifest = ModelManifest(Task.CLASSIFICATION, (started.tag("red").id, started.tag("green").id))
+    purge = _purge_whole(world, pid, monkeypatch)
+
+    def fit_while_purged(context: object) -> None:  # the fit outlasts the delete's last pass
+        purge()
+        evaluation = HeldOutEvaluation(Task.CLASSIFICATION, manifest.tag_ids, False, ())
+        world.artifacts.save(pid, iteration.id, red_green_classifier(), manifest, evaluation)
+
+    monkeypatch.setattr(trainer, "_train", fit_while_purged)
+    trainer.train_iteration(world.services, pid, iteration.id)
+    _nothing_left(world, pid)

@@ -1,0 +1,1 @@
+"""Exports of trained models: Custom Vision's layouts and platforms."""
