@@ -29,6 +29,7 @@ PACKAGED_MODULES = (
     "domain/enums.py",
     "domain/errors.py",
     "domain/limits.py",
+    "net/url_fetch.py",
     "stores/cache.py",
     "vision/decode_memory.py",
     "vision/images.py",
@@ -49,7 +50,7 @@ def build_dockerfile(source: ExportSource, workdir: Path) -> dict[str, bytes]:
         "app/labels.txt": source.labels_txt,
         "app/model.json": json.dumps(_model_info(source), indent=2).encode(),
     }
-    for package in ("", "domain/", "stores/", "vision/"):
+    for package in {"", *(module.rpartition("/")[0] + "/" for module in PACKAGED_MODULES)}:
         files[f"app/shared/{package}__init__.py"] = b""
     for module in PACKAGED_MODULES:
         files[f"app/shared/{module}"] = (_SHARED / module).read_bytes()
@@ -108,4 +109,6 @@ published name):
 The answer is the Prediction API's: {{"id", "project", "iteration", "created", "predictions": [{{"probability",
 "tagId", "tagName", "tagType", "boundingBox"}}]}}; bounding boxes are normalised left, top, width, height.
 Without docker: pip install -r requirements.txt, then python app/server.py --port 8080.
+/url fetches only public addresses; add --allow-private-urls to the server's command to let it reach
+loopback and private networks.
 """

@@ -77,11 +77,14 @@ def test_a_platform_or_flavor_that_cannot_be_built_is_refused_up_front(
 def served(
     request: pytest.FixtureRequest, packages: dict[tuple[str, str], zipfile.ZipFile], tmp_path: Path
 ) -> Iterator[str]:
-    """The DockerFile export's app, unzipped and started with this Python (isolated: only its own files)."""
-    package = packages[(request.param, "DockerFile")]
+    """The DockerFile export's app, unzipped and started with this Python (isolated: only its own files);
+    the param: (model, whether /url may reach loopback and private addresses)."""
+    name, allow_private = request.param
+    package = packages[(name, "DockerFile")]
     package.extractall(tmp_path)
     server = subprocess.Popen(
-        [sys.executable, "-I", str(tmp_path / "app" / "server.py"), "--host", "127.0.0.1", "--port", "0"],
+        [sys.executable, "-I", str(tmp_path / "app" / "server.py"), "--host", "127.0.0.1", "--port", "0"]
+        + (["--allow-private-urls"] if allow_private else []),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         text=True,
@@ -113,7 +116,7 @@ def _container_client(endpoint: str) -> CustomVisionPredictionClient:
     return CustomVisionPredictionClient(endpoint, ApiKeyCredentials(in_headers={"Prediction-key": "any"}))
 
 
-@pytest.mark.parametrize("served", ["classifier"], indirect=True)
+@pytest.mark.parametrize("served", [("classifier", True)], indirect=True)
 def test_docker_export_classifies_as_cvstudio_does(
     served: str,
     packages: dict[tuple[str, str], zipfile.ZipFile],
@@ -142,10 +145,11 @@ def test_docker_export_classifies_as_cvstudio_does(
     assert refused.status_code == 400 and refused.json()["code"] == "BadRequestImageFormat"
 
 
-@pytest.mark.parametrize("served", ["detector"], indirect=True)
+@pytest.mark.parametrize("served", [("detector", False)], indirect=True)
 def test_docker_export_detects_as_cvstudio_does(
     served: str,
     predictor: CustomVisionPredictionClient,
+    client: CustomVisionTrainingClient,
     detector: Trained,
     detection_images_dir: Path,
 ) -> None:
@@ -157,6 +161,11 @@ def test_docker_export_detects_as_cvstudio_does(
         f"{served}/customvision/v3.0/Prediction/{detector.project_id}/classify/iterations/x/image", content=image
     )
     assert wrong.status_code == 400 and wrong.json()["code"] == "BadRequestInvalid"
+    # By default the container's /url reaches no loopback or private address (cvstudio's own guard).
+    (tagged,) = client.get_tagged_images(detector.project_id, take=1)
+    private = httpx.post(f"{served}/url", json={"url": tagged.original_image_uri})
+    assert private.status_code == 400 and private.json()["code"] == "BadRequestImageUrl"
+    assert "loopback" in private.json()["message"]
 
 
 @pytest.mark.parametrize("name", ["classifier", "detector"])

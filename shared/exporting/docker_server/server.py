@@ -19,7 +19,6 @@ import json
 import os
 import re
 import sys
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +30,7 @@ sys.path.insert(0, str(HERE))  # cvstudio's packaged modules (shared/...) beside
 
 from shared.domain.errors import ServiceError  # noqa: E402
 from shared.domain.limits import MAX_IMAGE_BYTES_PREDICTION  # noqa: E402
+from shared.net.url_fetch import FetchPolicy, fetch_url  # noqa: E402
 from shared.vision.images import model_image  # noqa: E402
 from shared.vision.inference import OnnxModel  # noqa: E402
 
@@ -81,6 +81,7 @@ def _scored(
 
 class Handler(BaseHTTPRequestHandler):
     model: Model
+    allow_private = False
     server_version = "cvstudio-export"
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
@@ -144,12 +145,9 @@ class Handler(BaseHTTPRequestHandler):
             url = None
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise _Refusal(400, "BadRequestImageUrl", 'Send {"url": "https://..."} with the image\'s address.')
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - http(s) only, checked above
-                data: bytes = response.read(MAX_IMAGE_BYTES_PREDICTION + 1)
-        except OSError as exc:
-            raise _Refusal(400, "BadRequestImageUrl", f"The image could not be downloaded: {exc}.") from exc
-        return data
+        # cvstudio's own guarded fetch: no loopback, link-local or private addresses (a cloud's metadata
+        # service among them) unless --allow-private-urls; Custom Vision's size limit; one deadline.
+        return fetch_url(url, FetchPolicy(allow_private=self.allow_private, max_bytes=MAX_IMAGE_BYTES_PREDICTION))
 
     def _json(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -174,8 +172,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the exported model.")
     parser.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a container's server
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "80")))
+    parser.add_argument(
+        "--allow-private-urls", action="store_true", help="let /url reach loopback and private networks"
+    )
     args = parser.parse_args()
     Handler.model = Model(HERE)
+    Handler.allow_private = args.allow_private_urls
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     print(f"serving the exported model on http://{args.host}:{server.server_address[1]}", flush=True)
     server.serve_forever()

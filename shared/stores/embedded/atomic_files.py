@@ -13,11 +13,13 @@ __all__ = ["write_atomically"]
 
 def write_atomically(target: Path, data: bytes) -> None:
     for attempt in range(3):
-        target.parent.mkdir(parents=True, exist_ok=True)
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             _write(target, data)
             return
-        except FileNotFoundError:  # the folder was removed meanwhile (a delete of the same prefix)
+        # The folder was removed meanwhile (a delete of the same prefix): after the temporary file's
+        # creation (FileNotFoundError), or between mkdir's attempt and its check (FileExistsError).
+        except (FileNotFoundError, FileExistsError):
             if attempt == 2:
                 raise
 
